@@ -1,0 +1,289 @@
+//! The task model: what a client asks for ([`TaskSpec`]), what travels on the queue
+//! ([`TaskMessage`]) and what the store keeps ([`Task`]).
+//!
+//! Values are closed enums, so a task that parsed is a task that can run, and metric labels built
+//! from them stay bounded.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize, Serializer};
+use uuid::Uuid;
+
+/// What a task burns: CPU time or memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Cpu,
+    Ram,
+}
+
+/// How hard a task works (threads for cpu, megabytes for ram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intensity {
+    Light,
+    Average,
+    Intense,
+}
+
+/// Where a task is in its life.
+///
+/// `queued -> running -> succeeded`; a failed attempt goes to `retrying` (the message is back on
+/// the queue) and then `running` again, until the receive limit moves the message to the
+/// dead-letter queue: `dead_lettered`. A redrive makes a dead-lettered task `queued` again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    DeadLettered,
+}
+
+macro_rules! str_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in a stable order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The wire name, as in JSON and metric labels.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(format!(
+                        "unknown {} `{other}`; expected one of: {}",
+                        $what,
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(Kind, "kind", { Cpu => "cpu", Ram => "ram" });
+str_enum!(Intensity, "intensity", { Light => "light", Average => "average", Intense => "intense" });
+str_enum!(Status, "status", {
+    Queued => "queued",
+    Running => "running",
+    Retrying => "retrying",
+    Succeeded => "succeeded",
+    DeadLettered => "dead_lettered",
+});
+
+impl Status {
+    /// A task in a terminal status does not change again (except a dead-lettered task that an
+    /// operator redrives).
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Status::Succeeded | Status::DeadLettered)
+    }
+}
+
+/// A client input that cannot become a task; `field` names the offending JSON field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a client asks for: a validated kind, intensity and failure chance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub kind: Kind,
+    pub intensity: Intensity,
+    /// The chance, in percent, that each attempt fails.
+    pub fail_percent: u8,
+}
+
+impl TaskSpec {
+    /// # Errors
+    /// [`ValidationError`] on `fail_percent` when it is above 100.
+    pub fn new(
+        kind: Kind,
+        intensity: Intensity,
+        fail_percent: u8,
+    ) -> Result<Self, ValidationError> {
+        if fail_percent > 100 {
+            return Err(ValidationError::new(
+                "fail_percent",
+                format!("must be between 0 and 100, got {fail_percent}"),
+            ));
+        }
+        Ok(Self {
+            kind,
+            intensity,
+            fail_percent,
+        })
+    }
+}
+
+/// The body of a queue message: the task id and its spec. Everything else lives in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: TaskSpec,
+}
+
+impl TaskMessage {
+    pub fn to_body(&self) -> String {
+        // Serialising plain enums and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// # Errors
+    /// The message body is not a task (a poison message); the caller dead-letters it.
+    pub fn from_body(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+/// A point in time, kept as Unix milliseconds and shown as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(from = "i64")]
+pub struct Millis(pub i64);
+
+impl From<i64> for Millis {
+    fn from(ms: i64) -> Self {
+        Millis(ms)
+    }
+}
+
+impl Millis {
+    pub fn now() -> Self {
+        Millis(crate::clock::now_ms())
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// Everything the store keeps about one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub spec: TaskSpec,
+    pub status: Status,
+    /// Attempts started so far (a redelivered message counts again: it ran again).
+    pub attempts: u32,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    /// Duration of the last attempt, in milliseconds.
+    pub duration_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub runner_id: Option<String>,
+    /// The trace this task's spans belong to (32 hex digits).
+    pub trace_id: Option<String>,
+}
+
+impl Task {
+    /// A new task, queued now, with a fresh id.
+    pub fn new(spec: TaskSpec, trace_id: Option<String>) -> Self {
+        let now = Millis::now();
+        Self {
+            id: Uuid::new_v4(),
+            spec,
+            status: Status::Queued,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            last_error: None,
+            runner_id: None,
+            trace_id,
+        }
+    }
+
+    pub fn message(&self) -> TaskMessage {
+        TaskMessage {
+            id: self.id,
+            spec: self.spec,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_through_their_wire_names() {
+        for k in Kind::ALL {
+            assert_eq!(k.as_str().parse::<Kind>().unwrap(), *k);
+        }
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), *s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_values_name_the_valid_ones() {
+        let err = "gpu".parse::<Kind>().unwrap_err();
+        assert!(err.contains("cpu, ram"), "{err}");
+    }
+
+    #[test]
+    fn fail_percent_above_100_names_the_field() {
+        let err = TaskSpec::new(Kind::Cpu, Intensity::Light, 101).unwrap_err();
+        assert_eq!(err.field, "fail_percent");
+    }
+
+    #[test]
+    fn message_body_round_trips() {
+        let m = TaskMessage {
+            id: Uuid::new_v4(),
+            spec: TaskSpec::new(Kind::Ram, Intensity::Intense, 30).unwrap(),
+        };
+        assert_eq!(TaskMessage::from_body(&m.to_body()).unwrap(), m);
+    }
+
+    #[test]
+    fn millis_formats_as_rfc3339() {
+        assert_eq!(Millis(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Millis(1_500).to_rfc3339(), "1970-01-01T00:00:01.5Z");
+    }
+}

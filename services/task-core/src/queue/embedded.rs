@@ -1,0 +1,392 @@
+//! The embedded queue: SQLite in WAL mode, one file that several processes may share.
+//!
+//! Every state change is one short `BEGIN IMMEDIATE` transaction, so concurrent consumers never
+//! receive the same in-flight message. A receiver waiting in a long poll wakes at once when a
+//! sender in the same process signals it, and within [`CROSS_PROCESS_POLL`] when a message comes
+//! from another process or a visibility timeout expires.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{
+    Attributes, EntryResult, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
+    ReceivedMessage, Redrive, check_batch, check_receive, check_send, check_visibility,
+};
+use crate::{
+    clock::now_ms,
+    sqlite::{Db, DbError, Durability},
+};
+
+/// How often a waiting receiver looks for messages it was not told about.
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(25);
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        trace_header TEXT,
+        sent_at INTEGER NOT NULL,
+        visible_at INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        receipt TEXT
+    );
+    CREATE INDEX IF NOT EXISTS messages_ready ON messages(queue, visible_at);";
+
+/// A durable SQS-like queue in a SQLite file, with its dead-letter queue in the same file.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: Db,
+    names: Arc<Names>,
+    arrived: Arc<Notify>,
+}
+
+struct Names {
+    main: String,
+    dlq: String,
+    max_receive_count: u32,
+}
+
+impl From<DbError> for QueueError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(m) => QueueError::Unavailable(m),
+            DbError::Other(m) => QueueError::Other(m),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The row a receipt names: receipts are `<seq>:<random>`, so deletes go by primary key.
+fn receipt_seq(receipt: &Receipt) -> Option<i64> {
+    receipt
+        .0
+        .split_once(':')
+        .and_then(|(seq, _)| seq.parse().ok())
+}
+
+impl EmbeddedQueue {
+    /// Opens (creating if needed) the queue `name` in the SQLite file at `path`. A message
+    /// received `max_receive_count` times is moved to the queue `<name>-dlq` in the same file on
+    /// its next receive, as SQS redrive does.
+    ///
+    /// # Errors
+    /// [`QueueError::Unavailable`] when the file cannot be opened or created.
+    pub fn open(
+        path: &Path,
+        name: &str,
+        max_receive_count: u32,
+        durability: Durability,
+    ) -> Result<Self, QueueError> {
+        Ok(Self {
+            db: Db::open(path, durability, SCHEMA)?,
+            names: Arc::new(Names {
+                main: name.to_owned(),
+                dlq: format!("{name}-dlq"),
+                max_receive_count: max_receive_count.max(1),
+            }),
+            arrived: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Receives what is visible now, without waiting; dead-letters what passed the receive limit.
+    async fn try_receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let names = Arc::clone(&self.names);
+        Ok(self
+            .db
+            .call(move |conn| take_visible(conn, &names, max, visibility))
+            .await?)
+    }
+
+    /// When the next message of this queue becomes visible, if any is waiting out a timeout.
+    async fn next_visible_at(&self) -> Result<Option<i64>, QueueError> {
+        let names = Arc::clone(&self.names);
+        Ok(self
+            .db
+            .call(move |conn| {
+                conn.prepare_cached("SELECT MIN(visible_at) FROM messages WHERE queue = ?1")?
+                    .query_row(params![names.main], |r| r.get(0))
+            })
+            .await?)
+    }
+}
+
+fn take_visible(
+    conn: &mut Connection,
+    names: &Names,
+    max: usize,
+    visibility: Duration,
+) -> rusqlite::Result<Vec<ReceivedMessage>> {
+    let now = now_ms();
+    // A cheap read first: an idle poll never takes the write lock.
+    let any: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM messages WHERE queue = ?1 AND visible_at <= ?2)",
+        )?
+        .query_row(params![names.main, now], |r| r.get(0))?;
+    if !any {
+        return Ok(Vec::new());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(max);
+    let visible_at = now.saturating_add(duration_ms(visibility));
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT seq, message_id, body, attributes, trace_header, sent_at, receive_count
+             FROM messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at LIMIT ?3",
+        )?;
+        let mut to_dlq = tx.prepare_cached(
+            "UPDATE messages SET queue = ?2, visible_at = ?3, receipt = NULL WHERE seq = ?1",
+        )?;
+        let mut take = tx.prepare_cached(
+            "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3
+             WHERE seq = ?1",
+        )?;
+        // Dead-lettering frees places in the batch, so look again until it is full or none is left.
+        while out.len() < max {
+            let want = (max - out.len()) as i64;
+            let rows = select
+                .query_map(params![names.main, now, want], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, u32>(6)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if rows.is_empty() {
+                break;
+            }
+            for (seq, message_id, body, attributes, trace_header, sent_at, count) in rows {
+                if count >= names.max_receive_count {
+                    to_dlq.execute(params![seq, names.dlq, now])?;
+                    continue;
+                }
+                let receipt = format!("{seq}:{}", Uuid::new_v4().simple());
+                take.execute(params![seq, visible_at, receipt])?;
+                out.push(ReceivedMessage {
+                    message_id,
+                    receipt: Receipt(receipt),
+                    body,
+                    attributes: serde_json::from_str::<Attributes>(&attributes).unwrap_or_default(),
+                    trace_header,
+                    receive_count: count + 1,
+                    sent_at_ms: sent_at,
+                });
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+#[async_trait]
+impl Queue for EmbeddedQueue {
+    async fn send_batch(
+        &self,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<EntryResult<String>>, QueueError> {
+        check_send(messages)?;
+        let messages = messages.to_vec();
+        let names = Arc::clone(&self.names);
+        let ids = self
+            .db
+            .call(move |conn| {
+                let now = now_ms();
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut ids = Vec::with_capacity(messages.len());
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO messages
+                         (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    )?;
+                    for m in &messages {
+                        let id = Uuid::new_v4().to_string();
+                        let attributes =
+                            serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
+                        insert.execute(params![
+                            names.main,
+                            id,
+                            m.body,
+                            attributes,
+                            m.trace_header,
+                            now
+                        ])?;
+                        ids.push(Ok(id));
+                    }
+                }
+                tx.commit()?;
+                Ok(ids)
+            })
+            .await?;
+        self.arrived.notify_waiters();
+        Ok(ids)
+    }
+
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        check_receive(max, wait, visibility)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register for the wake-up before looking, so a send in between is not missed.
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+
+            let got = self.try_receive(max, visibility).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let mut nap = (deadline - now).min(CROSS_PROCESS_POLL);
+            if let Some(at) = self.next_visible_at().await? {
+                let until = Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0));
+                nap = nap.min(until.max(Duration::from_millis(1)));
+            }
+            tokio::select! {
+                () = &mut arrived => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<EntryResult<()>>, QueueError> {
+        check_batch(receipts.len())?;
+        let receipts = receipts.to_vec();
+        let names = Arc::clone(&self.names);
+        let deleted = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut deleted = Vec::with_capacity(receipts.len());
+                {
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM messages WHERE seq = ?1 AND receipt = ?2 AND queue = ?3",
+                    )?;
+                    for r in &receipts {
+                        let n = match receipt_seq(r) {
+                            Some(seq) => delete.execute(params![seq, r.0, names.main])?,
+                            None => 0,
+                        };
+                        deleted.push((r.0.clone(), n == 1));
+                    }
+                }
+                tx.commit()?;
+                Ok(deleted)
+            })
+            .await?;
+        Ok(deleted
+            .into_iter()
+            .map(|(r, ok)| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(QueueError::ReceiptExpired(r))
+                }
+            })
+            .collect())
+    }
+
+    async fn change_visibility(
+        &self,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> Result<(), QueueError> {
+        check_visibility(timeout)?;
+        let Some(seq) = receipt_seq(receipt) else {
+            return Err(QueueError::ReceiptExpired(receipt.0.clone()));
+        };
+        let handle = receipt.0.clone();
+        let names = Arc::clone(&self.names);
+        let changed = self
+            .db
+            .call(move |conn| {
+                let visible_at = now_ms().saturating_add(duration_ms(timeout));
+                conn.prepare_cached(
+                    "UPDATE messages SET visible_at = ?3 WHERE seq = ?1 AND receipt = ?2 AND queue = ?4",
+                )?
+                .execute(params![seq, handle, visible_at, names.main])
+            })
+            .await?;
+        if changed == 0 {
+            return Err(QueueError::ReceiptExpired(receipt.0.clone()));
+        }
+        if timeout.is_zero() {
+            self.arrived.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let names = Arc::clone(&self.names);
+        Ok(self
+            .db
+            .call(move |conn| {
+                let now = now_ms();
+                conn.prepare_cached(
+                    "SELECT
+                        COALESCE(SUM(queue = ?1 AND visible_at <= ?3), 0),
+                        COALESCE(SUM(queue = ?1 AND visible_at > ?3), 0),
+                        MIN(CASE WHEN queue = ?1 THEN sent_at END),
+                        COALESCE(SUM(queue = ?2), 0)
+                     FROM messages WHERE queue IN (?1, ?2)",
+                )?
+                .query_row(params![names.main, names.dlq, now], |r| {
+                    let oldest: Option<i64> = r.get(2)?;
+                    Ok(QueueStats {
+                        visible: r.get(0)?,
+                        in_flight: r.get(1)?,
+                        oldest_age_seconds: oldest.map(|t| (now - t).max(0) as f64 / 1000.0),
+                        dead_letter: r.get(3)?,
+                    })
+                })
+            })
+            .await?)
+    }
+
+    async fn redrive(&self) -> Result<Redrive, QueueError> {
+        let names = Arc::clone(&self.names);
+        let moved = self
+            .db
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE messages SET queue = ?1, visible_at = ?3, receive_count = 0, receipt = NULL
+                     WHERE queue = ?2",
+                )?
+                .execute(params![names.main, names.dlq, now_ms()])
+            })
+            .await?;
+        self.arrived.notify_waiters();
+        Ok(Redrive::Moved(moved as u64))
+    }
+
+    fn max_receive_count(&self) -> u32 {
+        self.names.max_receive_count
+    }
+
+    fn name(&self) -> &str {
+        &self.names.main
+    }
+}

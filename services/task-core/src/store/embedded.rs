@@ -1,0 +1,260 @@
+//! The embedded task store: one SQLite table in WAL mode, shareable by several processes.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::{
+    Applied, ListQuery, Page, StatusCounts, StoreError, TaskStore, Transition, Write, page_size,
+};
+use crate::{
+    model::{Millis, Status, Task, TaskSpec},
+    sqlite::{Db, DbError, Durability},
+};
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        intensity TEXT NOT NULL,
+        fail_percent INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        duration_ms INTEGER,
+        last_error TEXT,
+        runner_id TEXT,
+        trace_id TEXT
+    );
+    CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, seq);";
+
+const COLUMNS: &str = "seq, id, kind, intensity, fail_percent, status, attempts, created_at, \
+     updated_at, started_at, finished_at, duration_ms, last_error, runner_id, trace_id";
+
+/// Tasks in a SQLite file.
+#[derive(Clone)]
+pub struct EmbeddedTaskStore {
+    db: Db,
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(m) => StoreError::Unavailable(m),
+            DbError::Other(m) => StoreError::Other(m),
+        }
+    }
+}
+
+fn bad_column(i: usize, e: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+}
+
+fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    let id: String = r.get(1)?;
+    let kind: String = r.get(2)?;
+    let intensity: String = r.get(3)?;
+    let status: String = r.get(5)?;
+    Ok(Task {
+        id: Uuid::parse_str(&id).map_err(|e| bad_column(1, e.to_string()))?,
+        spec: TaskSpec {
+            kind: kind.parse().map_err(|e| bad_column(2, e))?,
+            intensity: intensity.parse().map_err(|e| bad_column(3, e))?,
+            fail_percent: r.get(4)?,
+        },
+        status: status.parse().map_err(|e| bad_column(5, e))?,
+        attempts: r.get(6)?,
+        created_at: Millis(r.get(7)?),
+        updated_at: Millis(r.get(8)?),
+        started_at: r.get::<_, Option<i64>>(9)?.map(Millis),
+        finished_at: r.get::<_, Option<i64>>(10)?.map(Millis),
+        duration_ms: r.get(11)?,
+        last_error: r.get(12)?,
+        runner_id: r.get(13)?,
+        trace_id: r.get(14)?,
+    })
+}
+
+impl EmbeddedTaskStore {
+    /// Opens (creating if needed) the task store in the SQLite file at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened or created.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: Db::open(path, durability, SCHEMA)?,
+        })
+    }
+}
+
+#[async_trait]
+impl TaskStore for EmbeddedTaskStore {
+    async fn create(&self, tasks: &[Task]) -> Result<(), StoreError> {
+        let tasks = tasks.to_vec();
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
+                         created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
+                    )?;
+                    for t in &tasks {
+                        insert.execute(params![
+                            t.id.to_string(),
+                            t.spec.kind.as_str(),
+                            t.spec.intensity.as_str(),
+                            t.spec.fail_percent,
+                            t.status.as_str(),
+                            t.created_at.0,
+                            t.trace_id,
+                        ])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await?)
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
+        Ok(self
+            .db
+            .call(move |conn| {
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+                    .query_row(params![id.to_string()], task_from_row)
+                    .optional()
+            })
+            .await?)
+    }
+
+    async fn transition(&self, id: Uuid, t: &Transition) -> Result<Applied, StoreError> {
+        let w = Write::of(t);
+        let (status, now, new_attempt, finishes) = (w.status, w.now, w.new_attempt, w.finishes);
+        let runner_id = w.runner_id.map(str::to_owned);
+        let trace_id = w.trace_id.map(str::to_owned);
+        let error = w.error.map(str::to_owned);
+        let duration_ms = w.duration_ms;
+        // At most four statuses to leave from: pad the IN list by repeating the first.
+        let from = t.allowed_from();
+        let allowed: Vec<&'static str> = (0..4)
+            .map(|i| from.get(i).unwrap_or(&from[0]).as_str())
+            .collect();
+        let current = self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE tasks SET
+                            status = ?2, updated_at = ?3,
+                            attempts = attempts + ?4,
+                            started_at = CASE WHEN ?4 = 1 THEN COALESCE(started_at, ?3) ELSE started_at END,
+                            finished_at = CASE WHEN ?5 THEN ?3 ELSE NULL END,
+                            runner_id = COALESCE(?6, runner_id),
+                            trace_id = COALESCE(?7, trace_id),
+                            duration_ms = COALESCE(?8, duration_ms),
+                            last_error = COALESCE(?9, last_error)
+                         WHERE id = ?1 AND status IN (?10, ?11, ?12, ?13)",
+                    )?
+                    .execute(params![
+                        id.to_string(),
+                        status.as_str(),
+                        now.0,
+                        i64::from(new_attempt),
+                        finishes,
+                        runner_id,
+                        trace_id,
+                        duration_ms,
+                        error,
+                        allowed[0],
+                        allowed[1],
+                        allowed[2],
+                        allowed[3],
+                    ])?;
+                let current: Option<String> = if changed == 1 {
+                    Some(status.as_str().to_owned())
+                } else {
+                    tx.prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
+                        .query_row(params![id.to_string()], |r| r.get(0))
+                        .optional()?
+                };
+                tx.commit()?;
+                Ok((changed == 1, current))
+            })
+            .await?;
+        Ok(match current {
+            (true, _) => Applied::Yes,
+            (false, None) => Applied::NotFound,
+            (false, Some(s)) => Applied::Ignored {
+                current: s.parse().map_err(StoreError::Other)?,
+            },
+        })
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let before: Option<i64> = match &q.cursor {
+            None => None,
+            Some(c) => Some(
+                c.parse()
+                    .map_err(|_| StoreError::Invalid(format!("unknown cursor `{c}`")))?,
+            ),
+        };
+        let status = q.status.map(Status::as_str);
+        let limit = page_size(q.limit);
+        let mut rows = self
+            .db
+            .call(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM tasks
+                     WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR seq < ?2)
+                     ORDER BY seq DESC LIMIT ?3"
+                ))?
+                .query_map(params![status, before, i64::from(limit) + 1], |r| {
+                    Ok((r.get::<_, i64>(0)?, task_from_row(r)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        // One row more than asked tells whether there is a next page.
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|(seq, _)| seq.to_string())
+        } else {
+            None
+        };
+        Ok(Page {
+            tasks: rows.into_iter().map(|(_, t)| t).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn counts(&self) -> Result<StatusCounts, StoreError> {
+        let rows = self
+            .db
+            .call(|conn| {
+                conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let mut counts = StatusCounts::default();
+        for (status, n) in rows {
+            *counts.get_mut(status.parse().map_err(StoreError::Other)?) = n;
+        }
+        Ok(counts)
+    }
+
+    async fn clear(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .call(|conn| conn.execute("DELETE FROM tasks", []))
+            .await? as u64)
+    }
+}

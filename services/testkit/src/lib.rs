@@ -1,0 +1,168 @@
+//! Test-only helpers shared by the services' test suites.
+//!
+//! [`moto`] starts one moto server (the local SQS and DynamoDB stand-in) per test binary on a free
+//! port, or uses the one named by `MOTO_ENDPOINT`; [`aws_backends`] creates a fresh queue pair and
+//! table on it so tests never see each other's data.
+
+use std::{
+    net::TcpListener,
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use task_core::{backend::Backends, queue::SqsQueue, store::DynamoTaskStore};
+
+/// A local AWS endpoint and the settings a client or child process needs to use it.
+#[derive(Debug, Clone)]
+pub struct Moto {
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Environment for a child process (`api`, `task-runner`) that should use this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// An SDK configuration pointed at this server.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
+            .load()
+            .await
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn moto_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return p.into();
+    }
+    let venv = workspace_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    "moto_server".into()
+}
+
+/// The moto server of this test binary, started on first use.
+///
+/// # Panics
+/// When moto is not installed, naming the command that installs it.
+pub fn moto() -> Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
+            return Moto { endpoint };
+        }
+        let port = free_port();
+        let bin = moto_binary();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The server is spawned from a thread that lives as long as the test binary, so that
+        // PR_SET_PDEATHSIG (which follows the spawning thread) kills it when the binary exits.
+        std::thread::spawn(move || {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            match cmd.spawn() {
+                Ok(_child) => {
+                    let _ = tx.send(Ok(()));
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{}: {e}", bin.display())));
+                }
+            }
+        });
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!(
+                "moto_server is missing ({e}). Install it with: python3 -m venv .venv && \
+                 .venv/bin/pip install 'moto[server]'  (scripts/test.sh does this)"
+            ),
+            Err(_) => panic!("the thread starting moto_server died"),
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    })
+    .clone()
+}
+
+/// A fresh SQS queue (with its dead-letter queue) and DynamoDB table on the moto server.
+pub struct AwsResources {
+    pub moto: Moto,
+    pub queue_url: String,
+    pub table: String,
+    pub backends: Backends,
+}
+
+/// Creates uniquely named resources, so parallel tests never share data.
+pub async fn aws_backends(max_receive_count: u32) -> AwsResources {
+    let moto = moto();
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let queue_url = SqsQueue::create_with_dead_letter_queue(&sqs, &name, max_receive_count)
+        .await
+        .expect("create queue on moto");
+    DynamoTaskStore::create_table(&dynamo, &name)
+        .await
+        .expect("create table on moto");
+    let queue = SqsQueue::connect(sqs, &queue_url)
+        .await
+        .expect("connect to queue on moto");
+    let store = DynamoTaskStore::new(dynamo, &name);
+    AwsResources {
+        moto,
+        queue_url,
+        table: name,
+        backends: Backends {
+            queue: Arc::new(queue),
+            store: Arc::new(store),
+        },
+    }
+}
