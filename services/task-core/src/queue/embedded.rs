@@ -98,12 +98,13 @@ impl EmbeddedQueue {
         })
     }
 
-    /// Receives what is visible now, without waiting; dead-letters what passed the receive limit.
+    /// Receives what is visible now, without waiting; dead-letters what passed the receive limit
+    /// and returns how many it moved.
     async fn try_receive(
         &self,
         max: usize,
         visibility: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+    ) -> Result<(Vec<ReceivedMessage>, usize), QueueError> {
         let names = Arc::clone(&self.names);
         Ok(self
             .db
@@ -124,12 +125,15 @@ impl EmbeddedQueue {
     }
 }
 
+/// One receive: a single `UPDATE ... RETURNING` takes up to `max` visible messages. Those past
+/// the receive limit move to the dead-letter queue in the same statement and are not returned, so
+/// a receive may return fewer than `max` while more are visible (as SQS may).
 fn take_visible(
     conn: &mut Connection,
     names: &Names,
     max: usize,
     visibility: Duration,
-) -> rusqlite::Result<Vec<ReceivedMessage>> {
+) -> rusqlite::Result<(Vec<ReceivedMessage>, usize)> {
     let now = now_ms();
     // A cheap read first: an idle poll never takes the write lock.
     let any: bool = conn
@@ -138,63 +142,58 @@ fn take_visible(
         )?
         .query_row(params![names.main, now], |r| r.get(0))?;
     if !any {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
+    let token = Uuid::new_v4().simple().to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut out = Vec::with_capacity(max);
-    let visible_at = now.saturating_add(duration_ms(visibility));
-    {
-        let mut select = tx.prepare_cached(
-            "SELECT seq, message_id, body, attributes, trace_header, sent_at, receive_count
-             FROM messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at LIMIT ?3",
-        )?;
-        let mut to_dlq = tx.prepare_cached(
-            "UPDATE messages SET queue = ?2, visible_at = ?3, receipt = NULL WHERE seq = ?1",
-        )?;
-        let mut take = tx.prepare_cached(
-            "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3
-             WHERE seq = ?1",
-        )?;
-        // Dead-lettering frees places in the batch, so look again until it is full or none is left.
-        while out.len() < max {
-            let want = (max - out.len()) as i64;
-            let rows = select
-                .query_map(params![names.main, now, want], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, u32>(6)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if rows.is_empty() {
-                break;
-            }
-            for (seq, message_id, body, attributes, trace_header, sent_at, count) in rows {
-                if count >= names.max_receive_count {
-                    to_dlq.execute(params![seq, names.dlq, now])?;
-                    continue;
-                }
-                let receipt = format!("{seq}:{}", Uuid::new_v4().simple());
-                take.execute(params![seq, visible_at, receipt])?;
-                out.push(ReceivedMessage {
-                    message_id,
-                    receipt: Receipt(receipt),
-                    body,
-                    attributes: serde_json::from_str::<Attributes>(&attributes).unwrap_or_default(),
-                    trace_header,
-                    receive_count: count + 1,
-                    sent_at_ms: sent_at,
-                });
-            }
-        }
-    }
+    let rows = tx
+        .prepare_cached(
+            "UPDATE messages SET
+                queue = CASE WHEN receive_count >= ?4 THEN ?5 ELSE queue END,
+                receipt = CASE WHEN receive_count >= ?4 THEN NULL ELSE seq || ':' || ?6 END,
+                visible_at = CASE WHEN receive_count >= ?4 THEN ?2 ELSE ?7 END,
+                receive_count = CASE WHEN receive_count >= ?4 THEN receive_count ELSE receive_count + 1 END
+             WHERE seq IN (
+                SELECT seq FROM messages WHERE queue = ?1 AND visible_at <= ?2
+                ORDER BY visible_at LIMIT ?3)
+             RETURNING queue, message_id, receipt, body, attributes, trace_header, receive_count, sent_at",
+        )?
+        .query_map(
+            params![
+                names.main,
+                now,
+                max as i64,
+                names.max_receive_count,
+                names.dlq,
+                token,
+                now.saturating_add(duration_ms(visibility)),
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ReceivedMessage {
+                        message_id: r.get(1)?,
+                        receipt: Receipt(r.get::<_, Option<String>>(2)?.unwrap_or_default()),
+                        body: r.get(3)?,
+                        attributes: serde_json::from_str::<Attributes>(&r.get::<_, String>(4)?)
+                            .unwrap_or_default(),
+                        trace_header: r.get(5)?,
+                        receive_count: r.get(6)?,
+                        sent_at_ms: r.get(7)?,
+                    },
+                ))
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
-    Ok(out)
+    let taken = rows.len();
+    let delivered: Vec<ReceivedMessage> = rows
+        .into_iter()
+        .filter(|(queue, _)| *queue == names.main)
+        .map(|(_, m)| m)
+        .collect();
+    let dead_lettered = taken - delivered.len();
+    Ok((delivered, dead_lettered))
 }
 
 #[async_trait]
@@ -255,10 +254,14 @@ impl Queue for EmbeddedQueue {
             tokio::pin!(arrived);
             arrived.as_mut().enable();
 
-            let got = self.try_receive(max, visibility).await?;
+            let (got, dead_lettered) = self.try_receive(max, visibility).await?;
             let now = tokio::time::Instant::now();
             if !got.is_empty() || now >= deadline {
                 return Ok(got);
+            }
+            if dead_lettered > 0 {
+                // Others may be visible behind the ones that were moved: look again at once.
+                continue;
             }
             let mut nap = (deadline - now).min(CROSS_PROCESS_POLL);
             if let Some(at) = self.next_visible_at().await? {

@@ -1,0 +1,104 @@
+//! Installing the tracing subscriber and the OpenTelemetry tracer provider.
+
+use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry_aws::trace::{XrayIdGenerator, XrayPropagator};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::logs::JsonWithTrace;
+
+/// Why telemetry could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Installed telemetry. Call [`Telemetry::shutdown`] before exiting, so buffered spans are sent.
+#[must_use = "dropping the guard does not flush spans; call shutdown()"]
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    exporting: bool,
+}
+
+impl Telemetry {
+    /// True when spans leave the process (an OTLP endpoint is configured).
+    pub fn exporting(&self) -> bool {
+        self.exporting
+    }
+
+    /// Flushes buffered spans and stops the exporter.
+    pub fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!(error.message = %e, "Flushing spans at shutdown failed.");
+        }
+    }
+}
+
+fn exporting_configured() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+        && std::env::var("OTEL_SDK_DISABLED").map_or(true, |v| v != "true")
+}
+
+/// Installs the global subscriber for `service_name` (overridden by `OTEL_SERVICE_NAME`).
+///
+/// Logs go to stdout as JSON lines, filtered by `RUST_LOG` (default `info`). Spans get X-Ray
+/// compatible trace ids whether or not they are exported, so log lines always name a trace id that
+/// X-Ray can show.
+///
+/// # Errors
+/// [`TelemetryError::Exporter`] when the OTLP endpoint is malformed,
+/// [`TelemetryError::AlreadyInstalled`] when called twice in one process.
+pub fn init(service_name: &str) -> Result<Telemetry, TelemetryError> {
+    let exporting = exporting_configured();
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
+    // The SDK's default configuration reads OTEL_TRACES_SAMPLER (parent-based always-on if unset).
+    let mut builder = SdkTracerProvider::builder()
+        .with_id_generator(XrayIdGenerator::default())
+        .with_resource(resource);
+    if exporting {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(service_name.to_owned());
+    global::set_tracer_provider(provider.clone());
+    global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
+        vec![
+            Box::new(XrayPropagator::default()),
+            Box::new(TraceContextPropagator::new()),
+        ],
+    ));
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_error_records_to_exceptions(true),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JsonWithTrace)
+                .with_writer(std::io::stdout),
+        )
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(Telemetry {
+        provider,
+        exporting,
+    })
+}
