@@ -12,4 +12,4 @@ pub mod metrics;
 pub mod propagation;
 mod setup;
 
-pub use setup::{Telemetry, TelemetryError, init};
+pub use setup::{Telemetry, TelemetryError, init, init_with_writer};

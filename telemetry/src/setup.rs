@@ -57,6 +57,17 @@ fn exporting_configured() -> bool {
 /// [`TelemetryError::Exporter`] when the OTLP endpoint is malformed,
 /// [`TelemetryError::AlreadyInstalled`] when called twice in one process.
 pub fn init(service_name: &str) -> Result<Telemetry, TelemetryError> {
+    init_with_writer(service_name, std::io::stdout)
+}
+
+/// [`init`] with log lines going to `writer` (tests pass `std::io::sink` to stay quiet).
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with_writer<W>(service_name: &str, writer: W) -> Result<Telemetry, TelemetryError>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let exporting = exporting_configured();
     let resource = Resource::builder()
         .with_service_name(service_name.to_owned())
@@ -93,7 +104,7 @@ pub fn init(service_name: &str) -> Result<Telemetry, TelemetryError> {
         .with(
             tracing_subscriber::fmt::layer()
                 .event_format(JsonWithTrace)
-                .with_writer(std::io::stdout),
+                .with_writer(writer),
         )
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;

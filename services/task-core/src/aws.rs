@@ -1,7 +1,7 @@
 //! What the SQS and DynamoDB backends share: loading the AWS configuration and sorting SDK errors
 //! into "try again later" and "the request was wrong".
 
-use std::error::Error;
+use std::{error::Error, time::Duration};
 
 use aws_sdk_sqs::{
     config::http::HttpResponse,
@@ -10,10 +10,20 @@ use aws_sdk_sqs::{
 
 /// Loads the standard AWS configuration: region, credentials chain and `AWS_ENDPOINT_URL`
 /// (which is how tests point the SDKs at a local server).
+///
+/// Timeouts are set so an unreachable endpoint fails fast (connect 2 s) while a 20 s long poll
+/// still fits in one attempt (25 s).
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    config_loader().load().await
+}
+
+/// The loader behind [`load_config`], for callers that add settings (tests add an endpoint).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(25))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts)
 }
 
 /// An SDK failure, sorted by what the caller does next.

@@ -7,6 +7,8 @@
 
 pub mod aws;
 pub mod backend;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod model;
 pub mod queue;
 pub mod store;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 /// What a task burns: CPU time or memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Cpu,
@@ -18,7 +18,7 @@ pub enum Kind {
 }
 
 /// How hard a task works (threads for cpu, megabytes for ram).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Intensity {
     Light,
@@ -31,7 +31,7 @@ pub enum Intensity {
 /// `queued -> running -> succeeded`; a failed attempt goes to `retrying` (the message is back on
 /// the queue) and then `running` again, until the receive limit moves the message to the
 /// dead-letter queue: `dead_lettered`. A redrive makes a dead-lettered task `queued` again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Queued,
@@ -112,11 +112,12 @@ impl ValidationError {
 }
 
 /// What a client asks for: a validated kind, intensity and failure chance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskSpec {
     pub kind: Kind,
     pub intensity: Intensity,
     /// The chance, in percent, that each attempt fails.
+    #[schema(maximum = 100)]
     pub fail_percent: u8,
 }
 
@@ -164,8 +165,9 @@ impl TaskMessage {
 }
 
 /// A point in time, kept as Unix milliseconds and shown as RFC 3339.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, utoipa::ToSchema)]
 #[serde(from = "i64")]
+#[schema(value_type = String, format = DateTime)]
 pub struct Millis(pub i64);
 
 impl From<i64> for Millis {
@@ -197,10 +199,11 @@ impl Serialize for Millis {
 }
 
 /// Everything the store keeps about one task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: Uuid,
     #[serde(flatten)]
+    #[schema(inline)]
     pub spec: TaskSpec,
     pub status: Status,
     /// Attempts started so far (a redelivered message counts again: it ran again).

@@ -35,7 +35,7 @@ impl Moto {
 
     /// An SDK configuration pointed at this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        task_core::aws::config_loader()
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -69,10 +69,62 @@ fn moto_binary() -> PathBuf {
     "moto_server".into()
 }
 
-/// The moto server of this test binary, started on first use.
+/// Starts `moto_server` on `port` from a thread that lives as long as the test binary, so that
+/// PR_SET_PDEATHSIG (which follows the spawning thread) kills the server when the binary exits.
+/// Returns the server's pid once it listens.
 ///
 /// # Panics
-/// When moto is not installed, naming the command that installs it.
+/// When moto is not installed (naming the command that installs it), or it does not listen.
+fn spawn_moto(port: u16) -> u32 {
+    let bin = moto_binary();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(child.id()));
+                // Reap it when it exits, so a stopped server leaves no zombie.
+                let _ = child.wait();
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("{}: {e}", bin.display())));
+            }
+        }
+    });
+    let pid = match rx.recv() {
+        Ok(Ok(pid)) => pid,
+        Ok(Err(e)) => panic!(
+            "moto_server is missing ({e}). Install it with: python3 -m venv .venv && \
+             .venv/bin/pip install 'moto[server]'  (scripts/test.sh does this)"
+        ),
+        Err(_) => panic!("the thread starting moto_server died"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen on port {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pid
+}
+
+/// The moto server shared by the tests of this binary, started on first use (or the one named
+/// by `MOTO_ENDPOINT`).
 pub fn moto() -> Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
@@ -80,55 +132,100 @@ pub fn moto() -> Moto {
             return Moto { endpoint };
         }
         let port = free_port();
-        let bin = moto_binary();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // The server is spawned from a thread that lives as long as the test binary, so that
-        // PR_SET_PDEATHSIG (which follows the spawning thread) kills it when the binary exits.
-        std::thread::spawn(move || {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            match cmd.spawn() {
-                Ok(_child) => {
-                    let _ = tx.send(Ok(()));
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("{}: {e}", bin.display())));
-                }
-            }
-        });
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!(
-                "moto_server is missing ({e}). Install it with: python3 -m venv .venv && \
-                 .venv/bin/pip install 'moto[server]'  (scripts/test.sh does this)"
-            ),
-            Err(_) => panic!("the thread starting moto_server died"),
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        spawn_moto(port);
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
         }
     })
     .clone()
+}
+
+/// A moto server of one test's own, which the test may stop and start again (outage tests).
+pub struct OwnMoto {
+    pub moto: Moto,
+    port: u16,
+    pid: Option<u32>,
+}
+
+impl OwnMoto {
+    pub fn start() -> Self {
+        let port = free_port();
+        let pid = spawn_moto(port);
+        OwnMoto {
+            moto: Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+            },
+            port,
+            pid: Some(pid),
+        }
+    }
+
+    /// Kills the server and waits until its port refuses connections.
+    pub fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            // SAFETY: plain kill(2) of a child this test started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server still listens after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a fresh (empty) server on the same port.
+    pub fn restart(&mut self) {
+        self.pid = Some(spawn_moto(self.port));
+    }
+
+    /// Creates (or re-creates after a restart) the queue pair and table `name`.
+    pub async fn create_resources(&self, name: &str, max_receive_count: u32) -> AwsResources {
+        create_resources(&self.moto, name, max_receive_count).await
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `promtool check metrics` on an exposition; panics with its findings.
+///
+/// # Panics
+/// When promtool is missing (naming the command that installs it) or reports a problem.
+pub fn promtool_check_metrics(exposition: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool is missing ({e}). Install it with: apt-get install -y prometheus  (scripts/test.sh does this)")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("run promtool");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "promtool check metrics:\n{findings}\n---\n{exposition}"
+    );
 }
 
 /// A fresh SQS queue (with its dead-letter queue) and DynamoDB table on the moto server.
@@ -139,27 +236,31 @@ pub struct AwsResources {
     pub backends: Backends,
 }
 
-/// Creates uniquely named resources, so parallel tests never share data.
+/// Creates uniquely named resources on the shared server, so parallel tests never share data.
 pub async fn aws_backends(max_receive_count: u32) -> AwsResources {
-    let moto = moto();
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    create_resources(&moto(), &name, max_receive_count).await
+}
+
+async fn create_resources(moto: &Moto, name: &str, max_receive_count: u32) -> AwsResources {
+    let moto = moto.clone();
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let name = format!("t{}", uuid::Uuid::new_v4().simple());
-    let queue_url = SqsQueue::create_with_dead_letter_queue(&sqs, &name, max_receive_count)
+    let queue_url = SqsQueue::create_with_dead_letter_queue(&sqs, name, max_receive_count)
         .await
         .expect("create queue on moto");
-    DynamoTaskStore::create_table(&dynamo, &name)
+    DynamoTaskStore::create_table(&dynamo, name)
         .await
         .expect("create table on moto");
     let queue = SqsQueue::connect(sqs, &queue_url)
         .await
         .expect("connect to queue on moto");
-    let store = DynamoTaskStore::new(dynamo, &name);
+    let store = DynamoTaskStore::new(dynamo, name);
     AwsResources {
         moto,
         queue_url,
-        table: name,
+        table: name.to_owned(),
         backends: Backends {
             queue: Arc::new(queue),
             store: Arc::new(store),

@@ -55,7 +55,7 @@ pub struct ReceivedMessage {
 }
 
 /// Queue gauges, as the SQS `Approximate*` attributes report them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     /// Messages ready to be received.
     pub visible: u64,
@@ -68,7 +68,8 @@ pub struct QueueStats {
 }
 
 /// How a redrive went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Redrive {
     /// This many messages were moved back to the source queue.
     Moved(u64),

@@ -246,6 +246,14 @@ impl DynamoTaskStore {
     }
 }
 
+fn delete_request(id: AttributeValue) -> Result<WriteRequest, StoreError> {
+    let del = DeleteRequest::builder()
+        .key("id", id)
+        .build()
+        .map_err(build_err)?;
+    Ok(WriteRequest::builder().delete_request(del).build())
+}
+
 fn build_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Other(e.to_string())
 }
@@ -423,6 +431,14 @@ impl TaskStore for DynamoTaskStore {
             *counts.get_mut(*status) = self.count_status(*status).await?;
         }
         Ok(counts)
+    }
+
+    async fn remove(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let requests = ids
+            .iter()
+            .map(|id| delete_request(s(id.to_string())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(requests).await
     }
 
     async fn clear(&self) -> Result<u64, StoreError> {

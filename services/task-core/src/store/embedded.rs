@@ -251,6 +251,23 @@ impl TaskStore for EmbeddedTaskStore {
         Ok(counts)
     }
 
+    async fn remove(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                {
+                    let mut delete = tx.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
+                    for id in &ids {
+                        delete.execute(params![id])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await?)
+    }
+
     async fn clear(&self) -> Result<u64, StoreError> {
         Ok(self
             .db

@@ -103,7 +103,7 @@ pub struct ListQuery {
 }
 
 /// Number of tasks in each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     pub queued: u64,
     pub running: u64,
@@ -169,6 +169,12 @@ pub trait TaskStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn counts(&self) -> Result<StatusCounts, StoreError>;
+
+    /// Deletes these tasks (those that exist); for tasks the queue never accepted.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn remove(&self, ids: &[Uuid]) -> Result<(), StoreError>;
 
     /// Deletes every task; returns how many.
     ///

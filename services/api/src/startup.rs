@@ -1,0 +1,195 @@
+//! Building and running the API: [`Application::build`] binds the listener (port 0 picks a free
+//! one) and wires the routes; [`Application::run_until_stopped`] serves until `shutdown` resolves,
+//! then lets in-flight requests finish.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use prometheus_client::registry::Registry;
+use task_core::backend::{BackendConfig, Backends};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::{catch_panic::CatchPanicLayer, services::ServeDir};
+
+use crate::{
+    error::ApiError,
+    http_telemetry,
+    metrics::ApiMetrics,
+    openapi,
+    settings::{Limits, Settings},
+    stats::History,
+};
+
+/// How often stats are sampled when no client asks, so the throughput chart has history.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub backends: Backends,
+    pub metrics: Arc<ApiMetrics>,
+    pub limits: Limits,
+    pub history: Arc<History>,
+    /// `messaging.system` of the queue: `aws_sqs` or `sqlite`.
+    pub messaging_system: &'static str,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Application {
+    /// Opens the configured backends, then builds the app.
+    ///
+    /// # Errors
+    /// The backends cannot be opened, or the address cannot be bound.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let config = settings.backend.config();
+        let backends = Backends::open(&config)
+            .await
+            .context("opening the queue and task store")?;
+        let system = match config {
+            BackendConfig::Embedded { .. } => "sqlite",
+            BackendConfig::Aws { .. } => "aws_sqs",
+        };
+        Self::build_with(settings, backends, system).await
+    }
+
+    /// Builds the app on backends the caller opened (tests, the benchmark).
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn build_with(
+        settings: &Settings,
+        backends: Backends,
+        messaging_system: &'static str,
+    ) -> anyhow::Result<Self> {
+        let mut registry = Registry::default();
+        let metrics = Arc::new(ApiMetrics::register(
+            &mut registry,
+            messaging_system,
+            backends.queue.name(),
+        ));
+        let state = AppState {
+            backends,
+            metrics: metrics.clone(),
+            limits: settings.limits,
+            history: Arc::new(History::default()),
+            messaging_system,
+        };
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let router = build_router(state.clone(), Arc::new(registry), settings);
+        Ok(Self {
+            listener,
+            router,
+            state,
+            grace: Duration::from_secs(settings.shutdown_grace_seconds),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits up to the grace period
+    /// for in-flight requests.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let sampler = tokio::spawn(sample_stats(self.state.clone()));
+        // Dropping the guard at the end of this function stops the sampler.
+        let _sampler = AbortOnDrop(sampler);
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("Shutdown requested; finishing in-flight requests.");
+            let _ = stopping_tx.send(true);
+        });
+        let grace = self.grace;
+        let mut stopping = stopping_rx;
+        tokio::select! {
+            result = server => result.context("serving HTTP")?,
+            () = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!("Grace period over; abandoning the requests still running."),
+        }
+        Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn sample_stats(state: AppState) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tick.tick().await;
+        // Errors are the backends' and show up in /readyz; the next tick tries again.
+        if let Ok(counts) = state.backends.store.counts().await {
+            state.history.record(&counts);
+        }
+    }
+}
+
+fn build_router(state: AppState, registry: Arc<Registry>, settings: &Settings) -> Router {
+    let (api, doc) = openapi::router();
+    let doc = Arc::new(doc);
+    let frontend = settings.frontend_dir.clone();
+    let metrics = state.metrics.clone();
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route_layer(middleware::from_fn(http_telemetry::tag_route))
+    .with_state(state)
+    .merge(telemetry::metrics::router(registry))
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    .fallback(move |request: Request| fallback(frontend.clone(), request))
+    .layer(DefaultBodyLimit::max(settings.limits.max_body_bytes))
+    .layer(middleware::from_fn_with_state(
+        metrics,
+        http_telemetry::track,
+    ))
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("handler panicked".into()).into_response()
+    }))
+}
+
+/// Unknown `/api/...` paths get a JSON 404; everything else is the page's static files.
+async fn fallback(frontend: Option<std::path::PathBuf>, request: Request) -> Response {
+    let path = request.uri().path();
+    let api_path = path.starts_with("/api/") || path == "/api";
+    match frontend {
+        Some(dir) if !api_path => match ServeDir::new(dir).oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        },
+        _ => ApiError::NotFound(format!("no route {path}")).into_response(),
+    }
+}

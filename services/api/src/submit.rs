@@ -1,0 +1,347 @@
+//! Turning a request body into tasks, and tasks into queue messages.
+//!
+//! The body is one entry or an array of entries, each `{kind, intensity, fail_percent?, count?}`.
+//! Every problem names its field (`kind`, or `[2].intensity` inside an array).
+//!
+//! Order of writes: the tasks are recorded (`queued`) first, then sent in batches of ten. A task
+//! whose message cannot be sent after retries is removed from the store and reported to the
+//! client, so a 202 means "on the queue". If the process dies between the two writes, the store
+//! keeps `queued` tasks that have no message; they never run (see the README).
+
+use std::time::Duration;
+
+use opentelemetry::trace::TraceContextExt;
+use serde_json::{Map, Value};
+use task_core::{
+    Intensity, Kind, Task, TaskSpec,
+    queue::{MAX_BATCH, OutgoingMessage, QueueError},
+};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    error::ApiError,
+    events::{OrphanCleanupError, TaskEnqueueError, TasksSubmitted},
+    startup::AppState,
+};
+
+const FIELDS: [&str; 4] = ["kind", "intensity", "fail_percent", "count"];
+/// Attempts for a batch (or its failed entries) before its tasks are reported as not queued.
+const SEND_ATTEMPTS: u32 = 3;
+
+/// Parses and validates a submission, expanding `count`.
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming the first offending field.
+pub fn parse(body: &Value, max_tasks: usize) -> Result<Vec<TaskSpec>, ApiError> {
+    let entries: Vec<(String, &Map<String, Value>)> = match body {
+        Value::Object(o) => vec![(String::new(), o)],
+        Value::Array(items) if items.is_empty() => {
+            return Err(ApiError::invalid(
+                "empty_submission",
+                "the array has no tasks",
+            ));
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Object(o) => Ok((format!("[{i}]."), o)),
+                _ => Err(ApiError::field(
+                    format!("[{i}]"),
+                    "each entry must be an object",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_body",
+                "expected a task object or an array of them",
+            ));
+        }
+    };
+    let mut specs = Vec::new();
+    for (prefix, entry) in entries {
+        let field = |name: &str| format!("{prefix}{name}");
+        if let Some(unknown) = entry.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(ApiError::field(
+                field(unknown),
+                format!("unknown field; expected: {}", FIELDS.join(", ")),
+            ));
+        }
+        let kind: Kind = enum_field(entry, "kind", &field)?;
+        let intensity: Intensity = enum_field(entry, "intensity", &field)?;
+        let fail_percent = int_field(entry, "fail_percent", &field, 0, 100)?.unwrap_or(0);
+        let count = int_field(entry, "count", &field, 1, max_tasks as u64)?.unwrap_or(1);
+        let spec = TaskSpec::new(kind, intensity, fail_percent as u8)
+            .map_err(|e| ApiError::field(field(&e.field), e.message))?;
+        if specs.len() + count as usize > max_tasks {
+            return Err(ApiError::field(
+                field("count"),
+                format!("a request creates at most {max_tasks} tasks in all"),
+            ));
+        }
+        specs.extend(std::iter::repeat_n(spec, count as usize));
+    }
+    Ok(specs)
+}
+
+fn enum_field<T: std::str::FromStr<Err = String>>(
+    entry: &Map<String, Value>,
+    name: &str,
+    field: &impl Fn(&str) -> String,
+) -> Result<T, ApiError> {
+    match entry.get(name) {
+        None | Some(Value::Null) => Err(ApiError::field(field(name), "is required")),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|e: String| ApiError::field(field(name), e)),
+        Some(_) => Err(ApiError::field(field(name), "must be a string")),
+    }
+}
+
+fn int_field(
+    entry: &Map<String, Value>,
+    name: &str,
+    field: &impl Fn(&str) -> String,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ApiError> {
+    match entry.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(ApiError::field(
+                field(name),
+                format!("must be a whole number from {min} to {max}, got {n}"),
+            )),
+        },
+        Some(_) => Err(ApiError::field(
+            field(name),
+            format!("must be a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// A task the queue did not take.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rejected {
+    pub id: uuid::Uuid,
+    pub error: String,
+}
+
+/// Records the tasks, then sends one message per task in batches of ten.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when the store is down, or when the queue took none of the tasks.
+pub async fn enqueue(
+    state: &AppState,
+    specs: Vec<TaskSpec>,
+) -> Result<(Vec<Task>, Vec<Rejected>), ApiError> {
+    let trace_id = {
+        let cx = tracing::Span::current().context();
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| sc.trace_id().to_string())
+    };
+    let tasks: Vec<Task> = specs
+        .into_iter()
+        .map(|s| Task::new(s, trace_id.clone()))
+        .collect();
+    state.backends.store.create(&tasks).await?;
+
+    let mut accepted = Vec::with_capacity(tasks.len());
+    let mut failed: Vec<(Task, QueueError)> = Vec::new();
+    for batch in tasks.chunks(MAX_BATCH) {
+        let (sent, lost) = send_batch(state, batch).await;
+        accepted.extend(sent);
+        failed.extend(lost);
+    }
+    TasksSubmitted { tasks: &accepted }.emit(&state.metrics);
+    if failed.is_empty() {
+        return Ok((accepted, Vec::new()));
+    }
+    for (task, error) in &failed {
+        TaskEnqueueError { task, error }.emit(&state.metrics);
+    }
+    let ids: Vec<uuid::Uuid> = failed.iter().map(|(t, _)| t.id).collect();
+    if let Err(e) = state.backends.store.remove(&ids).await {
+        OrphanCleanupError {
+            count: ids.len(),
+            error: &e,
+        }
+        .emit();
+    }
+    if accepted.is_empty() {
+        let (_, first) = failed.swap_remove(0);
+        return Err(first.into());
+    }
+    let rejected = failed
+        .into_iter()
+        .map(|(t, e)| Rejected {
+            id: t.id,
+            error: e.to_string(),
+        })
+        .collect();
+    Ok((accepted, rejected))
+}
+
+/// One batch with retries of what failed; returns (sent, not sent).
+async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, QueueError)>) {
+    let queue = &state.backends.queue;
+    let destination = queue.name().to_owned();
+    // One producer span per message ("create"), whose context the message carries, and one
+    // client span for the batch send, as the messaging conventions describe batching.
+    let mut pending: Vec<(Task, OutgoingMessage)> = batch
+        .iter()
+        .map(|task| {
+            let span = tracing::info_span!(
+                "create",
+                otel.name = format!("create {destination}"),
+                otel.kind = "producer",
+                messaging.system = state.messaging_system,
+                messaging.operation.type = "create",
+                messaging.operation.name = "create",
+                messaging.destination.name = %destination,
+                task.id = %task.id,
+            );
+            let (attributes, trace_header) =
+                telemetry::propagation::inject_message(&span.context());
+            (
+                task.clone(),
+                OutgoingMessage {
+                    body: task.message().to_body(),
+                    attributes,
+                    trace_header,
+                },
+            )
+        })
+        .collect();
+    let mut sent = Vec::with_capacity(batch.len());
+    let mut last_errors: Vec<QueueError> = Vec::new();
+    for attempt in 0..SEND_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1))).await;
+        }
+        let messages: Vec<OutgoingMessage> = pending.iter().map(|(_, m)| m.clone()).collect();
+        let span = tracing::info_span!(
+            "send",
+            otel.name = format!("send {destination}"),
+            otel.kind = "client",
+            messaging.system = state.messaging_system,
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.destination.name = %destination,
+            messaging.batch.message_count = messages.len(),
+        );
+        match queue.send_batch(&messages).instrument(span).await {
+            Ok(results) => {
+                let mut retry = Vec::new();
+                last_errors.clear();
+                for ((task, message), result) in pending.into_iter().zip(results) {
+                    match result {
+                        Ok(_) => sent.push(task),
+                        Err(e) => {
+                            last_errors.push(e);
+                            retry.push((task, message));
+                        }
+                    }
+                }
+                pending = retry;
+            }
+            Err(e) => {
+                let transient = e.is_transient();
+                last_errors = pending
+                    .iter()
+                    .map(|_| QueueError::Unavailable(e.to_string()))
+                    .collect();
+                if !transient {
+                    last_errors = pending
+                        .iter()
+                        .map(|_| QueueError::Other(e.to_string()))
+                        .collect();
+                    break;
+                }
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+    }
+    let lost = pending
+        .into_iter()
+        .map(|(t, _)| t)
+        .zip(last_errors)
+        .collect();
+    (sent, lost)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn field_of(body: Value) -> Option<String> {
+        match parse(&body, 1000) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_offending_field() {
+        let cases = [
+            (json!({"kind": "gpu", "intensity": "light"}), "kind"),
+            (json!({"kind": "cpu", "intensity": "extreme"}), "intensity"),
+            (json!({"kind": "cpu"}), "intensity"),
+            (
+                json!({"kind": "cpu", "intensity": "light", "fail_percent": 101}),
+                "fail_percent",
+            ),
+            (
+                json!({"kind": "cpu", "intensity": "light", "fail_percent": -1}),
+                "fail_percent",
+            ),
+            (
+                json!({"kind": "cpu", "intensity": "light", "fail_percent": 2.5}),
+                "fail_percent",
+            ),
+            (
+                json!({"kind": "cpu", "intensity": "light", "count": 0}),
+                "count",
+            ),
+            (
+                json!({"kind": "cpu", "intensity": "light", "count": 1001}),
+                "count",
+            ),
+            (
+                json!({"kind": "cpu", "intensity": "light", "colour": "red"}),
+                "colour",
+            ),
+            (
+                json!([{"kind": "cpu", "intensity": "light"}, {"kind": "ram", "intensity": 3}]),
+                "[1].intensity",
+            ),
+            (
+                json!([{"kind": "cpu", "intensity": "light", "count": 600}, {"kind": "ram", "intensity": "light", "count": 600}]),
+                "[1].count",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(field_of(body.clone()).as_deref(), Some(expected), "{body}");
+        }
+    }
+
+    #[test]
+    fn counts_expand_and_fail_percent_defaults_to_zero() {
+        let specs = parse(
+            &json!([{"kind": "cpu", "intensity": "light", "count": 3}, {"kind": "ram", "intensity": "intense", "fail_percent": 50}]),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(specs.len(), 4);
+        assert_eq!(specs[0].fail_percent, 0);
+        assert_eq!(specs[3].kind, Kind::Ram);
+        assert_eq!(specs[3].fail_percent, 50);
+    }
+}
