@@ -19,24 +19,6 @@ async fn main() -> anyhow::Result<()> {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
     tracing::info!(port = app.port(), "API listening.");
-    app.run_until_stopped(shutdown_signal()).await
-}
-
-/// Ctrl-C or SIGTERM (what ECS sends).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    app.run_until_stopped(task_core::cli::shutdown_signal())
+        .await
 }
