@@ -267,3 +267,16 @@ async fn create_resources(moto: &Moto, name: &str, max_receive_count: u32) -> Aw
         },
     }
 }
+
+/// Tracing with the OpenTelemetry layer (so spans have trace ids to propagate), installed once
+/// per test binary; log lines are printed only with `TEST_LOG=1`.
+pub fn init_telemetry() {
+    static TELEMETRY: OnceLock<Option<telemetry::Telemetry>> = OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            telemetry::init("test").ok()
+        } else {
+            telemetry::init_with_writer("test", std::io::sink).ok()
+        }
+    });
+}

@@ -31,26 +31,12 @@ fn settings() -> Settings {
     s
 }
 
-/// Tracing with the OpenTelemetry layer (so spans have trace ids to propagate), installed once;
-/// log lines are printed only with `TEST_LOG=1`.
-fn init_telemetry() {
-    static TELEMETRY: std::sync::OnceLock<Option<telemetry::Telemetry>> =
-        std::sync::OnceLock::new();
-    TELEMETRY.get_or_init(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            telemetry::init("api-test").ok()
-        } else {
-            telemetry::init_with_writer("api-test", std::io::sink).ok()
-        }
-    });
-}
-
 async fn launch(
     backends: Backends,
     system: &'static str,
     dir: Option<tempfile::TempDir>,
 ) -> TestApp {
-    init_telemetry();
+    testkit::init_telemetry();
     let app = Application::build_with(&settings(), backends.clone(), system)
         .await
         .expect("build app");
