@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need when it is missing (idempotent),
-# so it works on a fresh machine: moto (local SQS/DynamoDB) in .venv, Prometheus' promtool.
+# so it works on a fresh machine: moto (local SQS/DynamoDB) in .venv; Prometheus, Alertmanager
+# and Chromium from Debian; playwright-core from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,12 +15,22 @@ if [ ! -x .venv/bin/moto_server ]; then
 fi
 apt_missing=()
 command -v promtool >/dev/null || apt_missing+=(prometheus)
+command -v amtool >/dev/null || apt_missing+=(prometheus-alertmanager)
+command -v chromium >/dev/null || apt_missing+=(chromium)
 if [ ${#apt_missing[@]} -gt 0 ]; then
     echo "apt-get install ${apt_missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
 export MOTO_SERVER="$root/.venv/bin/moto_server"
+if [ ! -d services/frontend/node_modules/playwright-core ]; then
+    (cd services/frontend && npm ci --no-audit --no-fund --silent)
+fi
+
+step "Alert rules: promtool check + unit tests, amtool check-config"
+promtool check rules alerts/rules.yml
+promtool test rules alerts/tests/*.test.yml
+amtool check-config alerts/alertmanager.yml
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -29,3 +40,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "Browser tests of the page (Chromium + playwright-core against stack up)"
+cargo build -p stack --quiet
+(cd services/frontend && node --test tests/)

@@ -10,7 +10,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use prometheus_client::{encoding::text::encode, registry::Registry};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{family::Family, gauge::Gauge},
+    registry::{Registry, Unit},
+};
+use std::sync::atomic::AtomicU64;
+use task_core::queue::QueueStats;
 
 /// The OpenMetrics text format, which Prometheus and the ADOT collector ask for.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -43,6 +49,73 @@ async fn serve(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Res
         Err(e) => {
             tracing::error!(error.message = %e, "Encoding metrics failed.");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    messaging_destination_name: String,
+}
+
+/// The queue gauges (depth, in flight, oldest age, dead letters), sampled by whoever can see the
+/// queue: the API and every runner export them, so they survive either being down.
+pub struct QueueGauges {
+    labels: QueueLabels,
+    visible: Family<QueueLabels, Gauge>,
+    in_flight: Family<QueueLabels, Gauge>,
+    oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    dead_letter: Family<QueueLabels, Gauge>,
+}
+
+impl QueueGauges {
+    pub fn register(registry: &mut Registry, destination: &str) -> Self {
+        let g = Self {
+            labels: QueueLabels {
+                messaging_destination_name: destination.to_owned(),
+            },
+            visible: Family::default(),
+            in_flight: Family::default(),
+            oldest_age: Family::default(),
+            dead_letter: Family::default(),
+        };
+        registry.register(
+            "queue_messages_visible",
+            "Messages ready to be received (sampled)",
+            g.visible.clone(),
+        );
+        registry.register(
+            "queue_messages_in_flight",
+            "Messages received and not yet deleted (sampled)",
+            g.in_flight.clone(),
+        );
+        registry.register_with_unit(
+            "queue_oldest_message_age",
+            "Age of the oldest message (sampled; embedded queue only, SQS reports it to CloudWatch)",
+            Unit::Seconds,
+            g.oldest_age.clone(),
+        );
+        registry.register(
+            "queue_dead_letter_messages",
+            "Messages in the dead-letter queue (sampled)",
+            g.dead_letter.clone(),
+        );
+        g
+    }
+
+    pub fn set(&self, stats: &QueueStats) {
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.visible
+            .get_or_create(&self.labels)
+            .set(to_i64(stats.visible));
+        self.in_flight
+            .get_or_create(&self.labels)
+            .set(to_i64(stats.in_flight));
+        self.dead_letter
+            .get_or_create(&self.labels)
+            .set(to_i64(stats.dead_letter));
+        if let Some(age) = stats.oldest_age_seconds {
+            self.oldest_age.get_or_create(&self.labels).set(age);
         }
     }
 }

@@ -96,6 +96,7 @@ pub struct ApiMetrics {
     sent: Family<SendLabels, Counter>,
     messaging_system: &'static str,
     destination: String,
+    pub queue: telemetry::metrics::QueueGauges,
 }
 
 impl ApiMetrics {
@@ -112,6 +113,7 @@ impl ApiMetrics {
             sent: Family::default(),
             messaging_system,
             destination: destination.to_owned(),
+            queue: telemetry::metrics::QueueGauges::register(registry, destination),
         };
         registry.register_with_unit(
             "http_server_request_duration",

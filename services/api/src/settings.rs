@@ -30,6 +30,10 @@ pub struct Settings {
     #[arg(long, env = "FRONTEND_DIR")]
     pub frontend_dir: Option<PathBuf>,
 
+    /// Seconds between samples of the task counts and queue gauges (throughput history, metrics).
+    #[arg(long, env = "STATS_SAMPLE_SECONDS", default_value_t = 10)]
+    pub stats_sample_seconds: u64,
+
     /// Seconds in-flight requests get to finish after a shutdown signal.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
@@ -58,5 +62,5 @@ impl Default for Limits {
 
 /// The page shipped in this repository, for `stack up` and local runs.
 pub fn bundled_frontend_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend/public")
 }

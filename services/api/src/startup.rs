@@ -27,9 +27,6 @@ use crate::{
     stats::History,
 };
 
-/// How often stats are sampled when no client asks, so the throughput chart has history.
-const SAMPLE_EVERY: Duration = Duration::from_secs(10);
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +43,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     grace: Duration,
+    sample_every: Duration,
 }
 
 impl Application {
@@ -97,6 +95,7 @@ impl Application {
             router,
             state,
             grace: Duration::from_secs(settings.shutdown_grace_seconds),
+            sample_every: Duration::from_secs(settings.stats_sample_seconds.max(1)),
         })
     }
 
@@ -113,7 +112,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let sampler = tokio::spawn(sample_stats(self.state.clone()));
+        let sampler = tokio::spawn(sample_stats(self.state.clone(), self.sample_every));
         // Dropping the guard at the end of this function stops the sampler.
         let _sampler = AbortOnDrop(sampler);
         let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
@@ -143,13 +142,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn sample_stats(state: AppState) {
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+/// Samples task counts (throughput history, so the chart has data when nobody watches) and the
+/// queue gauges (so backlog alerts work while every runner is down).
+async fn sample_stats(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         // Errors are the backends' and show up in /readyz; the next tick tries again.
         if let Ok(counts) = state.backends.store.counts().await {
             state.history.record(&counts);
+        }
+        if let Ok(stats) = state.backends.queue.stats().await {
+            state.metrics.queue.set(&stats);
         }
     }
 }

@@ -90,14 +90,13 @@ impl Up {
             let _ = rx.wait_for(|s| *s).await;
         };
 
-        let api_settings = api::settings::Settings {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: self.port,
-            backend: backend.clone(),
-            limits: api::settings::Limits::default(),
-            frontend_dir: Some(api::settings::bundled_frontend_dir()),
-            shutdown_grace_seconds: 20,
-        };
+        // The api binary's defaults, with what `stack up` sets.
+        let mut api_settings = api::settings::Settings::parse_from(["api"]);
+        api_settings.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        api_settings.port = self.port;
+        api_settings.backend = backend.clone();
+        api_settings.frontend_dir = Some(api::settings::bundled_frontend_dir());
+        api_settings.stats_sample_seconds = 5;
         let app = api::startup::Application::build(&api_settings).await?;
         let api_port = app.port();
         let api = tokio::spawn(app.run_until_stopped(stopped(stop_rx.clone())));

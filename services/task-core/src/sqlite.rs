@@ -1,11 +1,7 @@
 //! The SQLite plumbing both embedded backends share: opening a file in WAL mode so several
 //! processes can use it, and running statements off the async runtime.
 
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use rusqlite::{Connection, ErrorCode};
 
@@ -81,8 +77,8 @@ impl From<rusqlite::Error> for DbError {
 /// One connection, shared by the clones of one handle.
 #[derive(Clone)]
 pub(crate) struct Db {
-    // A std Mutex: it is never held across an .await.
-    conn: Arc<Mutex<Connection>>,
+    // An async Mutex: callers queue for the connection without occupying a thread.
+    conn: Arc<tokio::sync::Mutex<Connection>>,
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -109,41 +105,32 @@ impl Db {
             DbError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
         })
     }
 
     /// Runs `f` on the connection.
     ///
     /// Our transactions take tens of microseconds, less than a hop to the blocking thread pool and
-    /// back, so `f` first runs right here, provided the connection is free and SQLite's write lock
-    /// can be had without waiting. Only when something else holds either does it go to the
-    /// blocking pool and wait there. `f` may therefore run twice: each call is one transaction
-    /// that rolled back if it hit a busy lock.
+    /// back, so once the connection is ours `f` runs right here, as long as SQLite's write lock can
+    /// be had without waiting. Only when another connection (another process) holds it does `f`
+    /// go to the blocking pool and wait there. `f` may therefore run twice: each call is one
+    /// transaction, rolled back if it hit the busy lock.
     pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: Fn(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        if let Ok(mut conn) = self.conn.try_lock() {
-            conn.busy_handler(None::<fn(i32) -> bool>)?;
-            let fast = f(&mut conn);
-            conn.busy_handler(Some(wait_for_lock))?;
-            match fast {
-                Err(e) if is_busy(&e) => {}
-                done => return done.map_err(DbError::from),
-            }
+        let mut conn = Arc::clone(&self.conn).lock_owned().await;
+        conn.busy_handler(None::<fn(i32) -> bool>)?;
+        let fast = f(&mut conn);
+        conn.busy_handler(Some(wait_for_lock))?;
+        match fast {
+            Err(e) if is_busy(&e) => {}
+            done => return done.map_err(DbError::from),
         }
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic in another call cannot leave SQLite half-written (an open transaction rolls
-            // back when it is dropped), so a poisoned lock is safe to reuse.
-            let mut guard = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard).map_err(DbError::from)
-        })
-        .await
-        .map_err(|e| DbError::Other(format!("SQLite worker failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&mut conn).map_err(DbError::from))
+            .await
+            .map_err(|e| DbError::Other(format!("SQLite worker failed: {e}")))?
     }
 }

@@ -7,7 +7,6 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
-use std::sync::atomic::AtomicU64;
 use task_core::{Intensity, Kind, queue::QueueStats};
 
 /// Task durations span 20 ms (scaled tests) to minutes.
@@ -80,11 +79,6 @@ struct OperationLabels {
     error_type: &'static str,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct QueueLabels {
-    messaging_destination_name: String,
-}
-
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct RunnerMetrics {
@@ -94,10 +88,7 @@ pub struct RunnerMetrics {
     consumed: Family<OperationLabels, Counter>,
     in_flight: Gauge,
     slots: Gauge,
-    visible: Family<QueueLabels, Gauge>,
-    queue_in_flight: Family<QueueLabels, Gauge>,
-    oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
-    dead_letter: Family<QueueLabels, Gauge>,
+    queue: telemetry::metrics::QueueGauges,
     system: &'static str,
     destination: String,
 }
@@ -116,10 +107,7 @@ impl RunnerMetrics {
             consumed: Family::default(),
             in_flight: Gauge::default(),
             slots: Gauge::default(),
-            visible: Family::default(),
-            queue_in_flight: Family::default(),
-            oldest_age: Family::default(),
-            dead_letter: Family::default(),
+            queue: telemetry::metrics::QueueGauges::register(registry, destination),
             system,
             destination: destination.to_owned(),
         };
@@ -154,27 +142,6 @@ impl RunnerMetrics {
             "runner_worker_slots",
             "Tasks this runner may run at once",
             m.slots.clone(),
-        );
-        registry.register(
-            "queue_messages_visible",
-            "Messages ready to be received (sampled)",
-            m.visible.clone(),
-        );
-        registry.register(
-            "queue_messages_in_flight",
-            "Messages received and not yet deleted (sampled)",
-            m.queue_in_flight.clone(),
-        );
-        registry.register_with_unit(
-            "queue_oldest_message_age",
-            "Age of the oldest message (sampled; embedded queue only, SQS reports it to CloudWatch)",
-            Unit::Seconds,
-            m.oldest_age.clone(),
-        );
-        registry.register(
-            "queue_dead_letter_messages",
-            "Messages in the dead-letter queue (sampled)",
-            m.dead_letter.clone(),
         );
         m
     }
@@ -229,21 +196,7 @@ impl RunnerMetrics {
     }
 
     pub fn queue_sampled(&self, stats: &QueueStats) {
-        let labels = QueueLabels {
-            messaging_destination_name: self.destination.clone(),
-        };
-        self.visible
-            .get_or_create(&labels)
-            .set(stats.visible as i64);
-        self.queue_in_flight
-            .get_or_create(&labels)
-            .set(stats.in_flight as i64);
-        self.dead_letter
-            .get_or_create(&labels)
-            .set(stats.dead_letter as i64);
-        if let Some(age) = stats.oldest_age_seconds {
-            self.oldest_age.get_or_create(&labels).set(age);
-        }
+        self.queue.set(stats);
     }
 }
 

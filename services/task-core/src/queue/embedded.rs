@@ -361,7 +361,10 @@ impl Queue for EmbeddedQueue {
                     Ok(QueueStats {
                         visible: r.get(0)?,
                         in_flight: r.get(1)?,
-                        oldest_age_seconds: oldest.map(|t| (now - t).max(0) as f64 / 1000.0),
+                        // An empty queue's oldest message is 0 s old, not unknown.
+                        oldest_age_seconds: Some(
+                            oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
+                        ),
                         dead_letter: r.get(3)?,
                     })
                 })

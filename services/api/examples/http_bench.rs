@@ -1,0 +1,222 @@
+//! The API's submit benchmark: `POST /api/tasks` with one task on the embedded backend (telemetry
+//! on: spans, JSON logs to a file, metrics), against a bare axum handler that parses the same JSON
+//! and answers 202, in the same run.
+//!
+//! 1. Maximum rate of each with `wrk` (2 threads, 32 connections, 10 s, loopback).
+//! 2. Latency of the API at half its maximum rate, from an open-loop generator (requests are sent
+//!    on schedule whether or not earlier ones finished, so queueing shows in the percentiles).
+//! 3. The API's resident memory (VmHWM, the peak) after the load.
+//!
+//! Run: `cargo build --release -p api --bin api --example http_bench &&
+//!       target/release/examples/http_bench`
+
+use std::{
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BODY: &str = r#"{"kind":"cpu","intensity":"light","fail_percent":10}"#;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("bare") {
+        bare(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0));
+        return;
+    }
+    orchestrate();
+}
+
+/// The baseline: parse the same JSON, answer 202.
+#[tokio::main]
+async fn bare(port: u16) {
+    use axum::{Json, Router, http::StatusCode, routing::post};
+    async fn submit(Json(body): Json<serde_json::Value>) -> (StatusCode, Json<serde_json::Value>) {
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"tasks": [body]})),
+        )
+    }
+    let app = Router::new().route("/api/tasks", post(submit));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    axum::serve(listener, app).await.expect("serve");
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server on {port} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wrk(port: u16, script: &PathBuf) -> f64 {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s", "-s"])
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}/api/tasks"))
+        .output()
+        .expect("wrk is missing: apt-get install -y wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
+    text.lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("wrk printed Requests/sec")
+}
+
+/// Sends `rate` requests per second for `seconds` on schedule; returns sorted latencies.
+#[tokio::main]
+async fn open_loop(port: u16, rate: f64, seconds: u64) -> (Vec<Duration>, usize) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let url = format!("http://127.0.0.1:{port}/api/tasks");
+    let total = (rate * seconds as f64) as usize;
+    let start = tokio::time::Instant::now();
+    let mut handles = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let client = client.clone();
+        let url = url.clone();
+        handles.push(tokio::spawn(async move {
+            // Latency counts from when the request was due, so a late send is not hidden.
+            let r = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(BODY)
+                .send()
+                .await;
+            (due.elapsed(), r.map(|r| r.status().as_u16()).unwrap_or(0))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut errors = 0;
+    for h in handles {
+        let (latency, status) = h.await.expect("join");
+        if status != 202 {
+            errors += 1;
+        }
+        latencies.push(latency);
+    }
+    latencies.sort();
+    (latencies, errors)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn orchestrate() {
+    let exe = std::env::current_exe().expect("exe");
+    let release = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/release")
+        .to_path_buf();
+    let api_bin = release.join("api");
+    assert!(
+        api_bin.exists(),
+        "build the API first: cargo build --release -p api --bin api"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("post.lua");
+    std::fs::write(&script, format!("wrk.method = \"POST\"\nwrk.body = '{BODY}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n")).expect("lua");
+
+    let bare_port = free_port();
+    let bare = Server(
+        Command::new(&exe)
+            .args(["bare", &bare_port.to_string()])
+            .spawn()
+            .expect("start bare"),
+    );
+    wait_listening(bare_port);
+    eprintln!("measuring the bare handler ...");
+    let bare_rps = wrk(bare_port, &script);
+    drop(bare);
+
+    let api_port = free_port();
+    let log = std::fs::File::create(dir.path().join("api.log")).expect("log file");
+    let api = Server(
+        Command::new(&api_bin)
+            .args(["--port", &api_port.to_string(), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::from(log))
+            .spawn()
+            .expect("start api"),
+    );
+    wait_listening(api_port);
+    eprintln!("measuring the API ...");
+    let api_rps = wrk(api_port, &script);
+    let half = api_rps / 2.0;
+    eprintln!("measuring latency at half rate ({half:.0}/s) ...");
+    let (latencies, errors) = open_loop(api_port, half, 10);
+    let rss = peak_rss_mb(api.0.id());
+    drop(api);
+
+    println!("{:<48} {:>12}", "case", "value");
+    println!(
+        "{:<48} {:>12.0}",
+        "bare axum handler, requests/s (wrk)", bare_rps
+    );
+    println!(
+        "{:<48} {:>12.0}",
+        "API POST /api/tasks, requests/s (wrk)", api_rps
+    );
+    println!(
+        "{:<48} {:>12.2}",
+        "ratio API / bare (goal >= 0.5)",
+        api_rps / bare_rps
+    );
+    println!("{:<48} {:>12.0}", "open-loop rate, requests/s", half);
+    println!(
+        "{:<48} {:>12.2}",
+        "p50 latency at half rate, ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<48} {:>12.2}",
+        "p99 latency at half rate, ms (goal < 10)",
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!("{:<48} {:>12}", "non-202 answers at half rate", errors);
+    println!("{:<48} {:>12.1}", "API peak RSS, MB (goal <= 50)", rss);
+}
