@@ -69,9 +69,13 @@ where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let exporting = exporting_configured();
-    let resource = Resource::builder()
-        .with_service_name(service_name.to_owned())
-        .build();
+    // Resource::builder() reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; our default name
+    // applies only when the environment names none.
+    let mut resource = Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(service_name.to_owned());
+    }
+    let resource = resource.build();
     // The SDK's default configuration reads OTEL_TRACES_SAMPLER (parent-based always-on if unset).
     let mut builder = SdkTracerProvider::builder()
         .with_id_generator(XrayIdGenerator::default())

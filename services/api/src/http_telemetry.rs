@@ -9,6 +9,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use opentelemetry::trace::TraceContextExt;
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -85,7 +86,11 @@ pub async fn track(
     let status = response.status().as_u16();
     if route != UNMATCHED {
         span.record("http.route", route);
-        span.record("otel.name", format!("{method} {route}"));
+        // The name is only known now; renaming through the OpenTelemetry span also works once
+        // the span has started (a `otel.name` record would only reach a span not yet built).
+        span.context()
+            .span()
+            .update_name(format!("{method} {route}"));
     }
     span.record("http.response.status_code", status);
     if status >= 500 {

@@ -147,6 +147,33 @@ async fn wait_for_message(
     }
 }
 
+/// Waits until Prometheus has at least one sample for `query`.
+async fn assert_series(client: &reqwest::Client, prom_port: u16, query: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body: serde_json::Value = client
+            .get(format!("http://127.0.0.1:{prom_port}/api/v1/query"))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("query Prometheus")
+            .json()
+            .await
+            .expect("Prometheus answer");
+        if body["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus has no series for {query}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Starts a runner on `backends` with its metrics server on `port`; returns its stop switch.
 async fn start_runner(
     backends: &Backends,

@@ -182,28 +182,67 @@ impl Env {
 
     /// Starts the `task-runner` binary with this environment's backend flags plus `flags`.
     pub fn spawn_runner(&self, id: &str, flags: &[&str]) -> RunnerProcess {
+        self.spawn_runner_with(id, flags, &[])
+    }
+
+    /// [`Env::spawn_runner`] with extra environment variables (`OTEL_*`).
+    pub fn spawn_runner_with(
+        &self,
+        id: &str,
+        flags: &[&str],
+        env: &[(&str, String)],
+    ) -> RunnerProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_task-runner"));
         cmd.args(&self.runner_args)
             .args(["--metrics-port", "0", "--runner-id", id])
-            .args(flags)
-            .envs(self.runner_env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("start task-runner");
-        // Read its log so its stdout pipe never fills; keep the lines for assertions.
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(line);
-            }
-        });
-        RunnerProcess { child, lines }
+            .args(flags);
+        spawn_logged(cmd, &self.runner_env, env)
     }
+
+    /// Starts the `api` binary (built next to `task-runner`) on this environment's backends;
+    /// returns the process and its base URL.
+    pub fn spawn_api(&self, env: &[(&str, String)]) -> (RunnerProcess, String) {
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_task-runner")).with_file_name("api");
+        assert!(
+            bin.exists(),
+            "the api binary is missing: cargo build -p api (looked for {})",
+            bin.display()
+        );
+        let port = testkit::free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args(&self.runner_args)
+            .args(["--port", &port.to_string()]);
+        (
+            spawn_logged(cmd, &self.runner_env, env),
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+}
+
+/// Starts `cmd` with the backend's environment plus `env`, collecting its log lines.
+fn spawn_logged(
+    mut cmd: Command,
+    backend_env: &[(&'static str, String)],
+    env: &[(&str, String)],
+) -> RunnerProcess {
+    cmd.envs(backend_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("start the binary");
+    // Read its log so its stdout pipe never fills; keep the lines for assertions.
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line);
+        }
+    });
+    RunnerProcess { child, lines }
 }
 
 pub struct RunnerProcess {
@@ -235,11 +274,14 @@ impl RunnerProcess {
     }
 
     pub fn log_contains(&self, text: &str) -> bool {
+        self.log_lines().iter().any(|l| l.contains(text))
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
         self.lines
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .any(|l| l.contains(text))
+            .clone()
     }
 }
 

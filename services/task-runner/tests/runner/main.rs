@@ -27,3 +27,4 @@ macro_rules! both_backends {
 mod helpers;
 mod in_process;
 mod processes;
+mod traces;

@@ -1,0 +1,248 @@
+//! One trace per request across API -> queue -> runner, checked on spans exported over OTLP by the
+//! real `api` and `task-runner` processes to a real OTLP receiver.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use task_core::Status;
+use testkit::otlp::{CONSUMER, PRODUCER, Receiver, SERVER, STATUS_ERROR, Span};
+
+use crate::helpers::{Env, MAX_RECEIVE_COUNT, count_status};
+
+fn otel_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()),
+        // Export every 100 ms instead of every 5 s, so the test need not wait.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+    ]
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(std::time::Instant::now() < deadline, "{url} did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: Env) {
+    let receiver = Receiver::start().await;
+    let otel = otel_env(&receiver);
+    let (mut api, url) = env.spawn_api(&otel);
+    let mut runner = env.spawn_runner_with(
+        "traced",
+        &[
+            "--workers",
+            "2",
+            "--time-scale",
+            "0.01",
+            "--retry-backoff-base",
+            "0",
+        ],
+        &otel,
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&client, &url).await;
+
+    let submit = |body: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client
+                .post(format!("{url}/api/tasks"))
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(r.status().as_u16(), 202);
+            let body: Value = r.json().await.expect("json");
+            uuid::Uuid::parse_str(body["tasks"][0]["id"].as_str().unwrap_or_default()).expect("id")
+        }
+    };
+    let good = submit(json!({"kind": "cpu", "intensity": "light"})).await;
+    let poison = submit(json!({"kind": "ram", "intensity": "light", "fail_percent": 100})).await;
+    let ids = [good, poison];
+    env.wait_for(&ids, Duration::from_secs(60), "both finished", |t| {
+        count_status(t, Status::Succeeded) == 1 && count_status(t, Status::DeadLettered) == 1
+    })
+    .await;
+    // SIGTERM flushes buffered spans.
+    api.signal(libc::SIGTERM);
+    runner.signal(libc::SIGTERM);
+    assert_eq!(api.wait_exit(Duration::from_secs(30)).await, Some(0));
+    assert_eq!(runner.wait_exit(Duration::from_secs(30)).await, Some(0));
+    let spans = receiver.spans();
+
+    for id in ids {
+        let task = env.task(id).await;
+        let trace = task.trace_id.clone().expect("the store keeps the trace id");
+        let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
+        let server: Vec<&&Span> = in_trace.iter().filter(|s| s.kind == SERVER).collect();
+        assert_eq!(server.len(), 1, "one API server span in the task's trace");
+        let server = server[0];
+        assert_eq!(
+            (server.service.as_str(), server.name.as_str()),
+            ("api", "POST /api/tasks")
+        );
+        assert_eq!(server.attr("http.request.method"), "POST");
+        assert_eq!(server.attr("http.route"), "/api/tasks");
+        assert_eq!(server.attr("http.response.status_code"), "202");
+
+        let producer = in_trace
+            .iter()
+            .find(|s| s.kind == PRODUCER && s.attr("task.id") == id.to_string())
+            .expect("a producer span for the task");
+        assert_eq!(
+            producer.parent_span_id, server.span_id,
+            "the producer span is a child of the request"
+        );
+        assert_eq!(producer.attr("messaging.operation.type"), "create");
+        assert!(!producer.attr("messaging.system").is_empty());
+        assert_eq!(
+            producer.attr("messaging.destination.name"),
+            env.backends.queue.name()
+        );
+
+        let process: Vec<&&Span> = in_trace
+            .iter()
+            .filter(|s| s.kind == CONSUMER && s.attr("task.id") == id.to_string())
+            .collect();
+        let expected = if id == good {
+            1
+        } else {
+            MAX_RECEIVE_COUNT as usize
+        };
+        assert_eq!(
+            process.len(),
+            expected,
+            "one process span per attempt, all in the same trace"
+        );
+        for p in &process {
+            assert_eq!(p.service, "task-runner");
+            assert_eq!(
+                p.parent_span_id, producer.span_id,
+                "each process span is the producer's child"
+            );
+            assert!(
+                p.links
+                    .contains(&(producer.trace_id.clone(), producer.span_id.clone())),
+                "and links to it"
+            );
+            assert_eq!(p.attr("messaging.operation.type"), "process");
+            assert!(!p.attr("messaging.message.id").is_empty());
+            assert_eq!(
+                p.attr("messaging.destination.name"),
+                env.backends.queue.name()
+            );
+        }
+        if id == poison {
+            assert!(
+                process.iter().all(|p| p.status == STATUS_ERROR),
+                "failed attempts carry error status"
+            );
+            let outcomes: Vec<&str> = process.iter().map(|p| p.attr("task.outcome")).collect();
+            assert_eq!(
+                outcomes.iter().filter(|o| **o == "failed").count(),
+                MAX_RECEIVE_COUNT as usize - 1,
+                "retries"
+            );
+            assert_eq!(
+                outcomes.iter().filter(|o| **o == "dead_lettered").count(),
+                1,
+                "the dead-letter outcome"
+            );
+        } else {
+            assert_eq!(process[0].attr("task.outcome"), "succeeded");
+            assert_ne!(process[0].status, STATUS_ERROR);
+        }
+    }
+
+    // Every runner log line about a task carries that task's trace id.
+    let task_lines: Vec<Value> = runner
+        .log_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["task.id"].is_string())
+        .collect();
+    assert!(task_lines.len() >= 2);
+    for line in task_lines {
+        let id =
+            uuid::Uuid::parse_str(line["task.id"].as_str().unwrap_or_default()).expect("task id");
+        let trace = env.task(id).await.trace_id.unwrap_or_default();
+        assert_eq!(line["trace_id"].as_str(), Some(trace.as_str()), "{line}");
+    }
+}
+
+async fn an_incoming_trace_header_becomes_the_parent(env: Env) {
+    let receiver = Receiver::start().await;
+    let (mut api, url) = env.spawn_api(&otel_env(&receiver));
+    let client = reqwest::Client::new();
+    wait_ready(&client, &url).await;
+    let cases = [
+        (
+            "traceparent",
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+            "5759e988bd862e3fe1be46a994272793",
+            "53995c3f42cd8ad8",
+        ),
+        (
+            "x-amzn-trace-id",
+            "Root=1-6a1b2c3d-4e5f60718293a4b5c6d7e8f9;Parent=1122334455667788;Sampled=1",
+            "6a1b2c3d4e5f60718293a4b5c6d7e8f9",
+            "1122334455667788",
+        ),
+    ];
+    for (header, value, _, _) in cases {
+        let r = client
+            .get(format!("{url}/api/stats"))
+            .header(header, value)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    api.signal(libc::SIGTERM);
+    assert_eq!(api.wait_exit(Duration::from_secs(30)).await, Some(0));
+    let spans = receiver.spans();
+    for (header, _, trace, parent) in cases {
+        let server = spans
+            .iter()
+            .find(|s| s.kind == SERVER && s.trace_id == trace);
+        let server = server.unwrap_or_else(|| panic!("{header}: no server span in trace {trace}"));
+        assert_eq!(
+            server.parent_span_id, parent,
+            "{header}: the caller's span is the parent"
+        );
+        assert_eq!(server.attr("http.route"), "/api/stats");
+    }
+}
+
+async fn the_standard_sampler_variable_is_honoured(env: Env) {
+    let receiver = Receiver::start().await;
+    let mut otel = otel_env(&receiver);
+    otel.push(("OTEL_TRACES_SAMPLER", "always_off".into()));
+    let (mut api, url) = env.spawn_api(&otel);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &url).await;
+    for _ in 0..5 {
+        client
+            .get(format!("{url}/api/stats"))
+            .send()
+            .await
+            .expect("get");
+    }
+    api.signal(libc::SIGTERM);
+    assert_eq!(api.wait_exit(Duration::from_secs(30)).await, Some(0));
+    assert!(receiver.spans().is_empty(), "always_off exports nothing");
+}
+
+both_backends!(
+    one_trace_per_request_crosses_the_queue_with_semantic_conventions,
+    an_incoming_trace_header_becomes_the_parent,
+    the_standard_sampler_variable_is_honoured,
+);
