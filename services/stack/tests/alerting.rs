@@ -344,6 +344,19 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
         resolved.contains("good"),
         "resolved messages are green: {resolved}"
     );
+
+    // The key series exist in Prometheus with the expected labels.
+    for query in [
+        r#"http_server_request_duration_seconds_count{job="api",http_request_method="POST",http_route="/api/tasks",http_response_status_code="202"}"#,
+        r#"tasks_submitted_total{job="api",task_kind="cpu",task_intensity="light"}"#,
+        r#"messaging_client_sent_messages_total{job="api",messaging_system="sqlite",messaging_destination_name="tasks"}"#,
+        r#"queue_messages_visible{job="api",messaging_destination_name="tasks"}"#,
+        r#"task_runs_total{job="task-runner",task_kind="cpu",task_intensity="light",task_outcome="succeeded"}"#,
+        r#"messaging_process_duration_seconds_count{job="task-runner",messaging_operation_name="process",task_kind="cpu"}"#,
+        r#"runner_worker_slots{job="task-runner"}"#,
+    ] {
+        assert_series(&client, prom_port, query).await;
+    }
     let _ = stop.send(true);
     runner.await.expect("runner stopped");
 }
