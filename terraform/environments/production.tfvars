@@ -1,0 +1,14 @@
+environment          = "production"
+region               = "eu-west-1"
+github_repository    = "task-platform/task-platform"
+certificate_arn      = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+api_image            = "public.ecr.aws/docker/library/busybox:stable"
+runner_image         = "public.ecr.aws/docker/library/busybox:stable"
+create_oidc_provider = false
+nat_gateway_mode     = "per_az"
+enable_vpc_endpoints = true
+azs                  = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+api_min_count        = 2
+runner_min_count     = 1
+runner_max_count     = 30
+log_retention_days   = 90

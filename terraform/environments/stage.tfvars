@@ -1,0 +1,10 @@
+environment          = "stage"
+region               = "eu-west-1"
+azs                  = ["eu-west-1a", "eu-west-1b"]
+github_repository    = "task-platform/task-platform"
+certificate_arn      = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+api_image            = "public.ecr.aws/docker/library/busybox:stable"
+runner_image         = "public.ecr.aws/docker/library/busybox:stable"
+create_oidc_provider = false
+nat_gateway_mode     = "single"
+enable_vpc_endpoints = true

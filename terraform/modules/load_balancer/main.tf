@@ -1,0 +1,214 @@
+################################################################################
+# Access logs
+################################################################################
+
+data "aws_elb_service_account" "this" {}
+
+resource "aws_s3_bucket" "access_logs" {
+  bucket_prefix = "${var.name}-alb-logs-"
+  force_destroy = true
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# ALB access logs support only SSE-S3.
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "expire"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "access_logs" {
+  statement {
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/*"]
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_elb_service_account.this.arn]
+    }
+  }
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.access_logs.arn, "${aws_s3_bucket.access_logs.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  policy = data.aws_iam_policy_document.access_logs.json
+}
+
+################################################################################
+# Load balancer
+################################################################################
+
+resource "aws_security_group" "this" {
+  name        = "${var.name}-alb"
+  description = "HTTP and HTTPS to the API load balancer"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "listeners" {
+  for_each          = { for pair in setproduct([80, 443, var.test_listener_port], var.ingress_cidrs) : "${pair[0]}-${pair[1]}" => pair }
+  security_group_id = aws_security_group.this.id
+  description       = "Listener port ${each.value[0]}"
+  from_port         = each.value[0]
+  to_port           = each.value[0]
+  ip_protocol       = "tcp"
+  cidr_ipv4         = each.value[1]
+}
+
+resource "aws_vpc_security_group_egress_rule" "targets" {
+  security_group_id = aws_security_group.this.id
+  description       = "To the API tasks in the VPC"
+  from_port         = var.target_port
+  to_port           = var.target_port
+  ip_protocol       = "tcp"
+  cidr_ipv4         = var.vpc_cidr
+}
+
+resource "aws_lb" "this" {
+  name                       = "${var.name}-api"
+  load_balancer_type         = "application"
+  internal                   = false
+  subnets                    = var.public_subnet_ids
+  security_groups            = [aws_security_group.this.id]
+  drop_invalid_header_fields = true
+  enable_deletion_protection = false
+  idle_timeout               = 60
+
+  access_logs {
+    bucket  = aws_s3_bucket.access_logs.id
+    enabled = true
+  }
+
+  tags       = var.tags
+  depends_on = [aws_s3_bucket_policy.access_logs]
+}
+
+################################################################################
+# Targets
+################################################################################
+
+# Blue and green: CodeDeploy shifts the listeners between them on each API deployment.
+resource "aws_lb_target_group" "this" {
+  for_each             = toset(["blue", "green"])
+  name                 = "${var.name}-api-${each.key}"
+  port                 = var.target_port
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = 20
+
+  health_check {
+    path                = "/healthz"
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+    timeout             = 5
+  }
+
+  tags = var.tags
+}
+
+################################################################################
+# Listeners
+################################################################################
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this["blue"].arn
+  }
+
+  # CodeDeploy owns which target group serves production traffic.
+  lifecycle {
+    ignore_changes = [default_action]
+  }
+}
+
+resource "aws_lb_listener" "test" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = var.test_listener_port
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this["green"].arn
+  }
+
+  lifecycle {
+    ignore_changes = [default_action]
+  }
+}
