@@ -44,13 +44,14 @@ module "registry" {
 }
 
 module "load_balancer" {
-  source            = "./modules/load_balancer"
-  name              = local.short_name
-  vpc_id            = module.network.vpc_id
-  vpc_cidr          = module.network.vpc_cidr
-  public_subnet_ids = module.network.public_subnet_ids
-  certificate_arn   = var.certificate_arn
-  target_port       = local.api_port
+  source              = "./modules/load_balancer"
+  name                = local.short_name
+  vpc_id              = module.network.vpc_id
+  vpc_cidr            = module.network.vpc_cidr
+  public_subnet_ids   = module.network.public_subnet_ids
+  certificate_arn     = var.certificate_arn
+  target_port         = local.api_port
+  deletion_protection = var.environment == "production"
 }
 
 module "cluster" {

@@ -97,23 +97,6 @@ run "rejects_a_repository_that_is_not_owner_slash_name" {
   expect_failures = [var.github_repository]
 }
 
-run "rejects_a_waf_limit_below_the_minimum" {
-  command = plan
-  module {
-    source = "./modules/frontend"
-  }
-  providers = {
-    aws           = aws
-    aws.us_east_1 = aws.us_east_1
-  }
-  variables {
-    name                     = "x"
-    api_origin_domain        = "alb.example.com"
-    rate_limit_per_5_minutes = 10
-  }
-  expect_failures = [var.rate_limit_per_5_minutes]
-}
-
 run "rejects_a_long_load_balancer_name" {
   command = plan
   module {

@@ -16,10 +16,18 @@ resource "aws_iam_openid_connect_provider" "github" {
   tags           = var.tags
 }
 
-# Only jobs of this repository running in the given GitHub environment: no branch, fork or other
-# repository can assume the role, and no long-lived keys exist.
+# Only jobs of this repository running in this environment's GitHub environments: no branch, fork
+# or other repository can assume the roles, and no long-lived keys exist. Deploy jobs run in one
+# environment per service (`dev-api`, ...), so GitHub records a deployment per service.
+locals {
+  trusted_environments = {
+    deploy    = [for s in var.services : "${var.github_environment}-${s}"]
+    terraform = ["${var.github_environment}-infra", "${var.github_environment}-infra-plan"]
+  }
+}
+
 data "aws_iam_policy_document" "trust" {
-  for_each = { deploy = var.github_environment, terraform = "${var.github_environment}-infra" }
+  for_each = local.trusted_environments
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -34,7 +42,7 @@ data "aws_iam_policy_document" "trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_host}:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.value}"]
+      values   = [for e in each.value : "repo:${var.github_repository}:environment:${e}"]
     }
   }
 }
@@ -51,6 +59,7 @@ resource "aws_iam_role" "deploy" {
 }
 
 data "aws_iam_policy_document" "deploy" {
+  #checkov:skip=CKV_AWS_356:"*" only for ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition and grafana:ListWorkspaces, which take no resource
   statement {
     sid       = "EcrLogin"
     actions   = ["ecr:GetAuthorizationToken"]
@@ -65,12 +74,14 @@ data "aws_iam_policy_document" "deploy" {
     resources = var.ecr_repository_arns
   }
   statement {
-    sid = "EcsDeploy"
-    actions = [
-      "ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DescribeServices",
-      "ecs:UpdateService", "ecs:DescribeTasks", "ecs:ListTasks",
-    ]
-    resources = ["*"] # RegisterTaskDefinition and DescribeTaskDefinition take no resource.
+    sid       = "EcsTaskDefinitions"
+    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"]
+    resources = ["*"] # These two take no resource.
+  }
+  statement {
+    sid       = "EcsServices"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    resources = ["arn:aws:ecs:*:${data.aws_caller_identity.current.account_id}:service/${var.name}/*"]
   }
   statement {
     sid       = "PassTaskRoles"
@@ -108,7 +119,7 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid = "DashboardsToken"
     actions = [
-      "grafana:DescribeWorkspace", "grafana:ListWorkspaceServiceAccounts", "grafana:CreateWorkspaceServiceAccount",
+      "grafana:DescribeWorkspace", "grafana:ListTagsForResource", "grafana:ListWorkspaceServiceAccounts", "grafana:CreateWorkspaceServiceAccount",
       "grafana:CreateWorkspaceServiceAccountToken", "grafana:DeleteWorkspaceServiceAccountToken",
     ]
     resources = [var.grafana_workspace_arn]

@@ -8,8 +8,8 @@ output "deploy_role_arn" {
 }
 
 output "deploy_role_trust" {
-  description = "The `sub` claim the deploy role trusts."
-  value       = "repo:${var.github_repository}:environment:${var.github_environment}"
+  description = "The `sub` claims the deploy role trusts."
+  value       = [for e in local.trusted_environments.deploy : "repo:${var.github_repository}:environment:${e}"]
 }
 
 ################################################################################

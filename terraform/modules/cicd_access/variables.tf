@@ -26,8 +26,15 @@ variable "github_repository" {
   }
 }
 
+variable "services" {
+  description = "Services deployed by their own job; each job runs in the GitHub environment `<github_environment>-<service>`."
+  type        = list(string)
+  default     = ["api", "task-runner", "frontend"]
+  nullable    = false
+}
+
 variable "github_environment" {
-  description = "GitHub environment whose jobs may deploy, e.g. `dev`; the trust is pinned to it."
+  description = "Environment name (`dev`, ...): deploy jobs run in `<environment>-<service>`, Terraform in `<environment>-infra` (apply) and `<environment>-infra-plan`."
   type        = string
   nullable    = false
 }

@@ -152,6 +152,21 @@ resource "aws_wafv2_web_acl" "this" {
   tags = var.tags
 }
 
+# WAF logs: the group name must start with `aws-waf-logs-`, in the web ACL's region.
+resource "aws_cloudwatch_log_group" "waf" {
+  provider          = aws.us_east_1
+  name              = "aws-waf-logs-${var.name}-frontend"
+  retention_in_days = var.waf_log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  provider                = aws.us_east_1
+  resource_arn            = aws_wafv2_web_acl.this.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+}
+
 ################################################################################
 # Distribution
 ################################################################################

@@ -59,6 +59,19 @@ variable "rate_limit_per_5_minutes" {
   }
 }
 
+variable "waf_log_retention_days" {
+  description = "Days to keep WAF logs, a CloudWatch retention value such as `30`."
+  type        = number
+  default     = 30
+  nullable    = false
+}
+
+variable "kms_key_arn" {
+  description = "KMS key (in us-east-1) encrypting the WAF log group; `null` uses CloudWatch's own encryption."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

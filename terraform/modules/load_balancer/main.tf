@@ -121,7 +121,7 @@ resource "aws_lb" "this" {
   subnets                    = var.public_subnet_ids
   security_groups            = [aws_security_group.this.id]
   drop_invalid_header_fields = true
-  enable_deletion_protection = false
+  enable_deletion_protection = var.deletion_protection
   idle_timeout               = 60
 
   access_logs {

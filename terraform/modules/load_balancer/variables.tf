@@ -37,6 +37,13 @@ variable "certificate_arn" {
   nullable    = false
 }
 
+variable "deletion_protection" {
+  description = "Refuse to delete the load balancer; set `false` where environments are torn down (dev)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "ssl_policy" {
   description = "TLS policy of the HTTPS listeners, e.g. `ELBSecurityPolicy-TLS13-1-2-2021-06` (TLS 1.3 and 1.2 only)."
   type        = string
