@@ -26,6 +26,8 @@ provider_installation {
 CFG
 fi
 
+echo "module READMEs up to date"
+python3 scripts/terraform-docs.py --check
 echo "terraform fmt -check -recursive"
 terraform fmt -check -recursive terraform
 cd terraform

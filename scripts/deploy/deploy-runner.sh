@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# deploy-runner.sh: registers a task definition revision with $IMAGE and rolls the runner service
+# onto it. The deployment circuit breaker stops a failing rollout and rolls back; this script waits
+# for a steady state and fails if the service ended on another revision.
+set -euo pipefail
+: "${IMAGE:?}" "${TARGET:?}"
+cluster="task-platform-${TARGET}"
+name="task-platform-${TARGET}-task-runner"
+
+current=$(aws ecs describe-services --cluster "$cluster" --services "$name" --query 'services[0].taskDefinition' --output text)
+aws ecs describe-task-definition --task-definition "$current" --query taskDefinition > taskdef.json
+jq --arg image "$IMAGE" --arg name "$name" '
+    .containerDefinitions |= map(if .name == $name then .image = $image else . end)
+    | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities, .registeredAt, .registeredBy)' \
+    taskdef.json > taskdef.new.json
+revision=$(aws ecs register-task-definition --cli-input-json file://taskdef.new.json \
+    --query taskDefinition.taskDefinitionArn --output text)
+aws ecs update-service --cluster "$cluster" --service "$name" --task-definition "$revision" >/dev/null
+echo "rolling $name to $revision"
+aws ecs wait services-stable --cluster "$cluster" --services "$name"
+now=$(aws ecs describe-services --cluster "$cluster" --services "$name" --query 'services[0].taskDefinition' --output text)
+if [ "$now" != "$revision" ]; then
+    echo "the circuit breaker rolled $name back to $now" >&2
+    exit 1
+fi
+echo "$name runs $revision"
