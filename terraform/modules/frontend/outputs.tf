@@ -4,12 +4,12 @@
 
 output "bucket_name" {
   description = "Bucket the deploy workflow syncs `services/frontend/public` to."
-  value       = aws_s3_bucket.this.id
+  value       = module.bucket.id
 }
 
 output "bucket_arn" {
   description = "ARN of the page bucket."
-  value       = aws_s3_bucket.this.arn
+  value       = module.bucket.arn
 }
 
 ################################################################################

@@ -4,84 +4,17 @@
 
 data "aws_elb_service_account" "this" {}
 
-resource "aws_s3_bucket" "access_logs" {
-  bucket_prefix = "${var.name}-alb-logs-"
-  force_destroy = true
-  tags          = var.tags
-}
-
-resource "aws_s3_bucket_public_access_block" "access_logs" {
-  bucket                  = aws_s3_bucket.access_logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-# ALB access logs support only SSE-S3.
-resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    id     = "expire"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.access_log_retention_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-data "aws_iam_policy_document" "access_logs" {
-  statement {
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.access_logs.arn}/*"]
-    principals {
-      type        = "AWS"
-      identifiers = [data.aws_elb_service_account.this.arn]
-    }
-  }
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.access_logs.arn, "${aws_s3_bucket.access_logs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  policy = data.aws_iam_policy_document.access_logs.json
+module "access_logs" {
+  source      = "../private_bucket"
+  name_prefix = "${var.name}-alb-logs-"
+  object_access = [{
+    actions        = ["s3:PutObject"]
+    principal_type = "AWS"
+    principals     = [data.aws_elb_service_account.this.arn]
+  }]
+  expiration_days = var.access_log_retention_days
+  noncurrent_days = 1
+  tags            = var.tags
 }
 
 ################################################################################
@@ -125,12 +58,13 @@ resource "aws_lb" "this" {
   idle_timeout               = 60
 
   access_logs {
-    bucket  = aws_s3_bucket.access_logs.id
+    bucket  = module.access_logs.id
     enabled = true
   }
 
-  tags       = var.tags
-  depends_on = [aws_s3_bucket_policy.access_logs]
+  tags = var.tags
+  # The ALB checks at creation that it may write its logs.
+  depends_on = [module.access_logs]
 }
 
 ################################################################################
