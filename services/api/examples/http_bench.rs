@@ -6,6 +6,8 @@
 //! 2. Latency of the API at half its maximum rate, from an open-loop generator (requests are sent
 //!    on schedule whether or not earlier ones finished, so queueing shows in the percentiles).
 //! 3. The API's resident memory (VmHWM, the peak) after the load.
+//! 4. Telemetry overhead: the API's maximum rate with every span exported over OTLP (100%
+//!    sampling) to a real OTLP receiver, against the API with telemetry off (no export, no logs).
 //!
 //! Run: `cargo build --release -p api --bin api --example http_bench &&
 //!       target/release/examples/http_bench`
@@ -173,17 +175,22 @@ fn orchestrate() {
     let bare_rps = wrk(bare_port, &script);
     drop(bare);
 
-    let api_port = free_port();
-    let log = std::fs::File::create(dir.path().join("api.log")).expect("log file");
-    let api = Server(
-        Command::new(&api_bin)
-            .args(["--port", &api_port.to_string(), "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::from(log))
-            .spawn()
-            .expect("start api"),
-    );
-    wait_listening(api_port);
+    let start_api = |name: &str, env: &[(&str, String)]| {
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log file");
+        let server = Server(
+            Command::new(&api_bin)
+                .args(["--port", &port.to_string(), "--data-dir"])
+                .arg(dir.path().join(name))
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(Stdio::from(log))
+                .spawn()
+                .expect("start api"),
+        );
+        wait_listening(port);
+        (server, port)
+    };
+    let (api, api_port) = start_api("api", &[]);
     eprintln!("measuring the API ...");
     let api_rps = wrk(api_port, &script);
     let half = api_rps / 2.0;
@@ -191,6 +198,23 @@ fn orchestrate() {
     let (latencies, errors) = open_loop(api_port, half, 10);
     let rss = peak_rss_mb(api.0.id());
     drop(api);
+
+    eprintln!("measuring telemetry overhead ...");
+    let (off, off_port) = start_api("api-telemetry-off", &[("RUST_LOG", "off".into())]);
+    let off_rps = wrk(off_port, &script);
+    drop(off);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = rt.block_on(testkit::otlp::Receiver::start());
+    let (on, on_port) = start_api(
+        "api-telemetry-on",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()),
+            ("OTEL_TRACES_SAMPLER", "always_on".into()),
+        ],
+    );
+    let on_rps = wrk(on_port, &script);
+    drop(on);
+    let exported = receiver.spans().len();
 
     println!("{:<48} {:>12}", "case", "value");
     println!(
@@ -219,4 +243,15 @@ fn orchestrate() {
     );
     println!("{:<48} {:>12}", "non-202 answers at half rate", errors);
     println!("{:<48} {:>12.1}", "API peak RSS, MB (goal <= 50)", rss);
+    println!("{:<48} {:>12.0}", "API, telemetry off, requests/s", off_rps);
+    println!(
+        "{:<48} {:>12.0}",
+        "API, all spans exported over OTLP, requests/s", on_rps
+    );
+    println!(
+        "{:<48} {:>12.2}",
+        "ratio exported / off (goal >= 0.9)",
+        on_rps / off_rps
+    );
+    println!("{:<48} {:>12}", "spans the receiver got", exported);
 }

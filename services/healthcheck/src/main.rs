@@ -12,24 +12,40 @@ use std::{
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn check(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
-    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let addr = authority
         .to_socket_addrs()
         .map_err(|e| format!("{authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority}: no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head).map_err(|e| format!("read: {e}"))?;
     let status_line = String::from_utf8_lossy(&head[..n]);
     if status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200") {
         Ok(())
     } else {
-        Err(format!("unhealthy: {}", status_line.lines().next().unwrap_or("")))
+        Err(format!(
+            "unhealthy: {}",
+            status_line.lines().next().unwrap_or("")
+        ))
     }
 }
 
@@ -39,7 +55,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     if url == "--help" || url == "-h" {
-        println!("usage: healthcheck http://127.0.0.1:PORT/healthz\nExits 0 when the URL answers 200 within 2 s.");
+        println!(
+            "usage: healthcheck http://127.0.0.1:PORT/healthz\nExits 0 when the URL answers 200 within 2 s."
+        );
         return ExitCode::SUCCESS;
     }
     match check(&url) {

@@ -6,7 +6,10 @@
 //! (the durations the runner itself recorded in the store). Then, with an idle runner, submit one
 //! task at a time and measure submit-to-start (store `started_at - created_at`).
 //!
-//! Run: `cargo run --release -p task-runner --example runner_bench`
+//! With `--telemetry`, every span is exported over OTLP (100% sampling) to a real OTLP receiver
+//! in this process, and logs are written (to a sink): compare its tasks/s with a plain run.
+//!
+//! Run: `cargo run --release -p task-runner --example runner_bench [-- --telemetry]`
 
 use std::{
     sync::Arc,
@@ -128,6 +131,24 @@ async fn open(dir: &std::path::Path) -> Backends {
 
 #[tokio::main]
 async fn main() {
+    let telemetry = if std::env::args().any(|a| a == "--telemetry") {
+        let receiver = testkit::otlp::Receiver::start().await;
+        // SAFETY: set before any other thread reads the environment (the runtime's workers
+        // do not read it).
+        unsafe {
+            std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint);
+            std::env::set_var("OTEL_TRACES_SAMPLER", "always_on");
+        }
+        let t = telemetry::init_with_writer("task-runner", std::io::sink).expect("telemetry");
+        println!(
+            "telemetry: every span exported over OTLP to {}",
+            receiver.endpoint
+        );
+        Some((t, receiver))
+    } else {
+        println!("telemetry: none");
+        None
+    };
     println!(
         "{:<10} {:>7} {:>10} {:>12} {:>10} {:>8}",
         "workers", "tasks", "tasks/s", "mean task ms", "ceiling/s", "ratio"
@@ -173,4 +194,8 @@ async fn main() {
         "submit-to-start with an idle worker: p50 {} ms, p90 {} ms, max {} ms (40 tasks)",
         waits[20], waits[36], waits[39]
     );
+    if let Some((t, receiver)) = telemetry {
+        t.shutdown();
+        println!("spans the receiver got: {}", receiver.spans().len());
+    }
 }
