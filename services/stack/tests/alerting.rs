@@ -147,6 +147,47 @@ async fn wait_for_message(
     }
 }
 
+/// (dashboard file, panel title, PromQL) of every Prometheus target under `dashboards/`.
+fn dashboard_queries() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let root = repo().join("dashboards");
+    for folder in std::fs::read_dir(&root)
+        .expect("dashboards/")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+    {
+        for file in std::fs::read_dir(folder.path()).expect("folder").flatten() {
+            let path = file.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let dashboard: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read dashboard"))
+                    .expect("dashboard JSON");
+            for panel in dashboard["panels"].as_array().into_iter().flatten() {
+                if panel["datasource"]["uid"] != "${DS_PROMETHEUS}" {
+                    continue;
+                }
+                for target in panel["targets"].as_array().into_iter().flatten() {
+                    if let Some(expr) = target["expr"].as_str() {
+                        out.push((
+                            path.display().to_string(),
+                            panel["title"].to_string(),
+                            expr.to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        out.len() >= 10,
+        "found only {} dashboard queries",
+        out.len()
+    );
+    out
+}
+
 /// Waits until Prometheus has at least one sample for `query`.
 async fn assert_series(client: &reqwest::Client, prom_port: u16, query: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -356,6 +397,17 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
         r#"runner_worker_slots{job="task-runner"}"#,
     ] {
         assert_series(&client, prom_port, query).await;
+    }
+
+    // Every Prometheus panel of every dashboard returns data, placeholders and template variables
+    // substituted as Grafana would (`All` is `.*`, `$__rate_interval` a few scrapes).
+    for (dashboard, title, expr) in dashboard_queries() {
+        let query = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$api_job", ".*")
+            .replace("$runner_job", ".*");
+        eprintln!("checking {dashboard}: {title}");
+        assert_series(&client, prom_port, &query).await;
     }
     let _ = stop.send(true);
     runner.await.expect("runner stopped");
