@@ -5,7 +5,8 @@
 # Expected size: ~45 MB each (distroless cc base ~22 MB + a ~20 MB stripped binary + healthcheck).
 
 # Dependencies are built in their own layer (cargo-chef), so a code change rebuilds only our crates.
-FROM lukemathwalker/cargo-chef:0.1.71-rust-1.95-bookworm AS chef
+# A tag seen in use with this toolchain; pin its digest once it is pulled in CI.
+FROM lukemathwalker/cargo-chef:0.1.77-rust-1.95.0-bookworm AS chef
 WORKDIR /src
 
 FROM chef AS planner
