@@ -4,8 +4,6 @@
 //! (read first: it is exact) and the X-Ray header, sent as the SQS `AWSTraceHeader` system
 //! attribute so the X-Ray service map links the queue to both sides.
 
-use std::collections::HashMap;
-
 use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapPropagator},
@@ -74,21 +72,6 @@ pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)))
 }
 
-/// A trace id as X-Ray writes it: `1-<8 hex time>-<24 hex>`.
-pub fn xray_trace_id(trace_id: opentelemetry::trace::TraceId) -> String {
-    let hex = trace_id.to_string();
-    format!("1-{}-{}", &hex[..8], &hex[8..])
-}
-
-/// Propagation fields as a plain map, for clients that want to forward them (tests, CLIs).
-pub fn inject_headers(cx: &Context) -> HashMap<String, String> {
-    let mut map = Attributes::new();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(cx, &mut MapInjector(&mut map))
-    });
-    map.into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
@@ -138,13 +121,5 @@ mod tests {
     fn garbage_gives_no_context() {
         let attributes = Attributes::from([(TRACEPARENT.to_owned(), "00-zz".to_owned())]);
         assert!(extract_message(&attributes, Some("Root=nope")).is_none());
-    }
-
-    #[test]
-    fn xray_trace_ids_split_time_and_random_parts() {
-        assert_eq!(
-            xray_trace_id(sampled().trace_id()),
-            "1-5759e988-bd862e3fe1be46a994272793"
-        );
     }
 }

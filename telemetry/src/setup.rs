@@ -20,15 +20,9 @@ pub enum TelemetryError {
 #[must_use = "dropping the guard does not flush spans; call shutdown()"]
 pub struct Telemetry {
     provider: SdkTracerProvider,
-    exporting: bool,
 }
 
 impl Telemetry {
-    /// True when spans leave the process (an OTLP endpoint is configured).
-    pub fn exporting(&self) -> bool {
-        self.exporting
-    }
-
     /// Flushes buffered spans and stops the exporter.
     pub fn shutdown(self) {
         if let Err(e) = self.provider.shutdown() {
@@ -112,8 +106,5 @@ where
         )
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    Ok(Telemetry {
-        provider,
-        exporting,
-    })
+    Ok(Telemetry { provider })
 }

@@ -83,10 +83,6 @@ impl Runner {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.runner_id
-    }
-
     /// Runs until `shutdown` resolves, then drains as described in the module docs.
     ///
     /// # Errors
