@@ -240,7 +240,8 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::NotFound(format!("no task {id}")))
 }
 
-/// Clears the task list (messages already queued still run; their updates find no task).
+/// Clears the task list. Messages already on the queue are dropped by the runner that receives
+/// them: their task no longer exists.
 #[utoipa::path(delete, path = "/api/tasks", tag = "tasks", responses((status = 200, body = Deleted)))]
 pub async fn clear(State(state): State<AppState>) -> Result<Json<Deleted>, ApiError> {
     let deleted = state.backends.store.clear().await?;
