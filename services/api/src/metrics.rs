@@ -6,7 +6,10 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
-use task_core::{Intensity, Kind, queue::QueueError};
+use task_core::{
+    Intensity, Kind,
+    queue::{Queue, QueueError},
+};
 
 /// The OpenTelemetry recommended buckets for HTTP server durations, in seconds.
 pub const HTTP_BUCKETS: [f64; 14] = [
@@ -100,12 +103,9 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// Registers every family in `registry`. `messaging_system` is `aws_sqs` or `sqlite`.
-    pub fn register(
-        registry: &mut Registry,
-        messaging_system: &'static str,
-        destination: &str,
-    ) -> Self {
+    /// Registers every family in `registry`, labelled with `queue`'s system and name.
+    pub fn register(registry: &mut Registry, queue: &dyn Queue) -> Self {
+        let (messaging_system, destination) = (queue.messaging_system(), queue.name());
         let m = Self {
             http_duration: Family::new_with_constructor(|| Histogram::new(HTTP_BUCKETS)),
             http_active: Family::default(),

@@ -13,7 +13,7 @@ use axum::{
     routing::get,
 };
 use prometheus_client::registry::Registry;
-use task_core::backend::{BackendConfig, Backends};
+use task_core::backend::Backends;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tower_http::{catch_panic::CatchPanicLayer, services::ServeDir};
@@ -34,8 +34,6 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
     pub limits: Limits,
     pub history: Arc<History>,
-    /// `messaging.system` of the queue: `aws_sqs` or `sqlite`.
-    pub messaging_system: &'static str,
 }
 
 pub struct Application {
@@ -56,34 +54,21 @@ impl Application {
         let backends = Backends::open(&config)
             .await
             .context("opening the queue and task store")?;
-        let system = match config {
-            BackendConfig::Embedded { .. } => "sqlite",
-            BackendConfig::Aws { .. } => "aws_sqs",
-        };
-        Self::build_with(settings, backends, system).await
+        Self::build_with(settings, backends).await
     }
 
     /// Builds the app on backends the caller opened (tests, the benchmark).
     ///
     /// # Errors
     /// The address cannot be bound.
-    pub async fn build_with(
-        settings: &Settings,
-        backends: Backends,
-        messaging_system: &'static str,
-    ) -> anyhow::Result<Self> {
+    pub async fn build_with(settings: &Settings, backends: Backends) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
-        let metrics = Arc::new(ApiMetrics::register(
-            &mut registry,
-            messaging_system,
-            backends.queue.name(),
-        ));
+        let metrics = Arc::new(ApiMetrics::register(&mut registry, backends.queue.as_ref()));
         let state = AppState {
             backends,
             metrics: metrics.clone(),
             limits: settings.limits,
             history: Arc::new(History::default()),
-            messaging_system,
         };
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr)

@@ -117,8 +117,7 @@ impl Up {
             let mut registry = Registry::default();
             let metrics = Arc::new(RunnerMetrics::register(
                 &mut registry,
-                "sqlite",
-                backends.queue.name(),
+                backends.queue.as_ref(),
                 settings.workers(),
             ));
             let port = if self.metrics_port == 0 {
@@ -135,7 +134,7 @@ impl Up {
                 backends.queue.clone(),
                 metrics.clone(),
             ));
-            let runner = Runner::new(backends.queue, backends.store, settings, metrics, "sqlite");
+            let runner = Runner::new(backends.queue, backends.store, settings, metrics);
             let runner_stop = stopped(stop_rx.clone());
             tasks.push(tokio::spawn(async move {
                 let result = runner.run(runner_stop).await;

@@ -230,8 +230,7 @@ async fn start_runner(
     let mut registry = Registry::default();
     let metrics = Arc::new(RunnerMetrics::register(
         &mut registry,
-        "sqlite",
-        backends.queue.name(),
+        backends.queue.as_ref(),
         settings.workers(),
     ));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -247,7 +246,6 @@ async fn start_runner(
         backends.store.clone(),
         settings,
         metrics,
-        "sqlite",
     );
     let task = tokio::spawn(async move {
         let _ = tokio::join!(runner.run(stopped(rx)), serve);
@@ -284,7 +282,7 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
     let mut api_settings =
         api::settings::Settings::parse_from(["api", "--port", "0", "--stats-sample-seconds", "1"]);
     api_settings.frontend_dir = None;
-    let api = api::startup::Application::build_with(&api_settings, backends.clone(), "sqlite")
+    let api = api::startup::Application::build_with(&api_settings, backends.clone())
         .await
         .expect("api");
     let api_port = api.port();

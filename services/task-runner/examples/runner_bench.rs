@@ -63,17 +63,10 @@ fn start_runner(
     let mut registry = Registry::default();
     let metrics = Arc::new(RunnerMetrics::register(
         &mut registry,
-        "sqlite",
-        b.queue.name(),
+        b.queue.as_ref(),
         workers,
     ));
-    let runner = Runner::new(
-        b.queue.clone(),
-        b.store.clone(),
-        settings,
-        metrics,
-        "sqlite",
-    );
+    let runner = Runner::new(b.queue.clone(), b.store.clone(), settings, metrics);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let _ = runner

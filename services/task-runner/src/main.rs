@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
-use task_core::backend::{BackendConfig, Backends};
+use task_core::backend::Backends;
 use task_runner::{metrics::RunnerMetrics, runner::Runner, server, settings::Settings};
 use tokio::sync::watch;
 
@@ -27,15 +27,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let backends = Backends::open(&config)
         .await
         .context("opening the queue and task store")?;
-    let system = match config {
-        BackendConfig::Embedded { .. } => "sqlite",
-        BackendConfig::Aws { .. } => "aws_sqs",
-    };
     let mut registry = Registry::default();
     let metrics = Arc::new(RunnerMetrics::register(
         &mut registry,
-        system,
-        backends.queue.name(),
+        backends.queue.as_ref(),
         settings.runner.workers(),
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -53,13 +48,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
     ));
 
-    let runner = Runner::new(
-        backends.queue,
-        backends.store,
-        settings.runner,
-        metrics,
-        system,
-    );
+    let runner = Runner::new(backends.queue, backends.store, settings.runner, metrics);
     runner.run(task_core::cli::shutdown_signal()).await?;
 
     sampler.abort();

@@ -7,7 +7,10 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
-use task_core::{Intensity, Kind, queue::QueueStats};
+use task_core::{
+    Intensity, Kind,
+    queue::{Queue, QueueStats},
+};
 
 /// Task durations span 20 ms (scaled tests) to minutes.
 const PROCESS_BUCKETS: [f64; 14] = [
@@ -94,12 +97,8 @@ pub struct RunnerMetrics {
 }
 
 impl RunnerMetrics {
-    pub fn register(
-        registry: &mut Registry,
-        system: &'static str,
-        destination: &str,
-        workers: usize,
-    ) -> Self {
+    pub fn register(registry: &mut Registry, queue: &dyn Queue, workers: usize) -> Self {
+        let (system, destination) = (queue.messaging_system(), queue.name());
         let m = Self {
             runs: Family::default(),
             process_duration: Family::new_with_constructor(|| Histogram::new(PROCESS_BUCKETS)),

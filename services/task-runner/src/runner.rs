@@ -61,7 +61,6 @@ pub struct Runner {
     settings: RunnerSettings,
     metrics: Arc<RunnerMetrics>,
     runner_id: String,
-    messaging_system: &'static str,
 }
 
 impl Runner {
@@ -70,7 +69,6 @@ impl Runner {
         store: Arc<dyn TaskStore>,
         settings: RunnerSettings,
         metrics: Arc<RunnerMetrics>,
-        messaging_system: &'static str,
     ) -> Self {
         let runner_id = settings.runner_id();
         Self {
@@ -79,7 +77,6 @@ impl Runner {
             settings,
             metrics,
             runner_id,
-            messaging_system,
         }
     }
 
@@ -217,7 +214,7 @@ impl Runner {
             otel.name = format!("process {}", self.queue.name()),
             otel.kind = "consumer",
             otel.status_code = Empty,
-            messaging.system = self.messaging_system,
+            messaging.system = self.queue.messaging_system(),
             messaging.operation.type = "process",
             messaging.operation.name = "process",
             messaging.destination.name = self.queue.name(),

@@ -31,13 +31,9 @@ fn settings() -> Settings {
     s
 }
 
-async fn launch(
-    backends: Backends,
-    system: &'static str,
-    dir: Option<tempfile::TempDir>,
-) -> TestApp {
+async fn launch(backends: Backends, dir: Option<tempfile::TempDir>) -> TestApp {
     testkit::init_telemetry();
-    let app = Application::build_with(&settings(), backends.clone(), system)
+    let app = Application::build_with(&settings(), backends.clone())
         .await
         .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -60,7 +56,7 @@ pub async fn spawn_app() -> TestApp {
     let backends = Backends::open(&config)
         .await
         .expect("open embedded backends");
-    launch(backends, "sqlite", Some(dir)).await
+    launch(backends, Some(dir)).await
 }
 
 pub async fn spawn_app_aws() -> TestApp {
@@ -68,7 +64,7 @@ pub async fn spawn_app_aws() -> TestApp {
 }
 
 pub async fn launch_on(resources: testkit::AwsResources) -> TestApp {
-    launch(resources.backends, "aws_sqs", None).await
+    launch(resources.backends, None).await
 }
 
 /// A response's status and JSON body (`Null` when the body is not JSON).

@@ -395,4 +395,8 @@ impl Queue for EmbeddedQueue {
     fn name(&self) -> &str {
         &self.names.main
     }
+
+    fn messaging_system(&self) -> &'static str {
+        "sqlite"
+    }
 }

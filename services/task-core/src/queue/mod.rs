@@ -162,6 +162,9 @@ pub trait Queue: Send + Sync + 'static {
 
     /// The queue's name, as in the `messaging.destination.name` span attribute.
     fn name(&self) -> &str;
+
+    /// The `messaging.system` span attribute and metric label: `sqlite` or `aws_sqs`.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// Checks a batch size against [`MAX_BATCH`].

@@ -478,4 +478,8 @@ impl Queue for SqsQueue {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn messaging_system(&self) -> &'static str {
+        "aws_sqs"
+    }
 }

@@ -26,7 +26,6 @@ pub struct Env {
     pub client: reqwest::Client,
     runner_args: Vec<String>,
     runner_env: Vec<(&'static str, String)>,
-    system: &'static str,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -45,7 +44,7 @@ impl Env {
             "--max-receive-count".into(),
             MAX_RECEIVE_COUNT.to_string(),
         ];
-        Self::launch(backends, args, Vec::new(), "sqlite", Some(dir)).await
+        Self::launch(backends, args, Vec::new(), Some(dir)).await
     }
 
     pub async fn aws() -> Self {
@@ -57,19 +56,18 @@ impl Env {
             r.table.clone(),
         ];
         let env = r.moto.env();
-        Self::launch(r.backends, args, env, "aws_sqs", None).await
+        Self::launch(r.backends, args, env, None).await
     }
 
     async fn launch(
         backends: Backends,
         runner_args: Vec<String>,
         runner_env: Vec<(&'static str, String)>,
-        system: &'static str,
         dir: Option<tempfile::TempDir>,
     ) -> Self {
         testkit::init_telemetry();
         let settings = api::settings::Settings::parse_from(["api", "--port", "0"]);
-        let app = api::startup::Application::build_with(&settings, backends.clone(), system)
+        let app = api::startup::Application::build_with(&settings, backends.clone())
             .await
             .expect("build api");
         let api = format!("http://127.0.0.1:{}", app.port());
@@ -80,7 +78,6 @@ impl Env {
             client: reqwest::Client::new(),
             runner_args,
             runner_env,
-            system,
             _dir: dir,
         }
     }
@@ -166,8 +163,7 @@ impl Env {
         let mut registry = Registry::default();
         let metrics = Arc::new(RunnerMetrics::register(
             &mut registry,
-            self.system,
-            self.backends.queue.name(),
+            self.backends.queue.as_ref(),
             settings.workers(),
         ));
         let runner = Runner::new(
@@ -175,7 +171,6 @@ impl Env {
             self.backends.store.clone(),
             settings,
             metrics.clone(),
-            self.system,
         );
         (runner, metrics, Arc::new(registry))
     }
