@@ -98,31 +98,24 @@ impl EmbeddedQueue {
         })
     }
 
-    /// Receives what is visible now, without waiting; dead-letters what passed the receive limit
-    /// and returns how many it moved.
-    async fn try_receive(
-        &self,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<(Vec<ReceivedMessage>, usize), QueueError> {
+    /// Receives what is visible now, without waiting (see [`take_visible`]).
+    async fn try_receive(&self, max: usize, visibility: Duration) -> Result<Taken, QueueError> {
         let names = Arc::clone(&self.names);
         Ok(self
             .db
             .call(move |conn| take_visible(conn, &names, max, visibility))
             .await?)
     }
+}
 
-    /// When the next message of this queue becomes visible, if any is waiting out a timeout.
-    async fn next_visible_at(&self) -> Result<Option<i64>, QueueError> {
-        let names = Arc::clone(&self.names);
-        Ok(self
-            .db
-            .call(move |conn| {
-                conn.prepare_cached("SELECT MIN(visible_at) FROM messages WHERE queue = ?1")?
-                    .query_row(params![names.main], |r| r.get(0))
-            })
-            .await?)
-    }
+/// What one look at the queue found.
+struct Taken {
+    messages: Vec<ReceivedMessage>,
+    /// Messages moved to the dead-letter queue instead of being delivered.
+    dead_lettered: usize,
+    /// When nothing was visible: when the next message becomes visible, if any is waiting out
+    /// a timeout.
+    next_visible_at: Option<i64>,
 }
 
 /// One receive: a single `UPDATE ... RETURNING` takes up to `max` visible messages. Those past
@@ -133,16 +126,19 @@ fn take_visible(
     names: &Names,
     max: usize,
     visibility: Duration,
-) -> rusqlite::Result<(Vec<ReceivedMessage>, usize)> {
+) -> rusqlite::Result<Taken> {
     let now = now_ms();
-    // A cheap read first: an idle poll never takes the write lock.
-    let any: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM messages WHERE queue = ?1 AND visible_at <= ?2)",
-        )?
-        .query_row(params![names.main, now], |r| r.get(0))?;
-    if !any {
-        return Ok((Vec::new(), 0));
+    // A cheap indexed read first: an idle poll never takes the write lock, and the same answer
+    // tells a waiting receiver when to look again.
+    let next: Option<i64> = conn
+        .prepare_cached("SELECT MIN(visible_at) FROM messages WHERE queue = ?1")?
+        .query_row(params![names.main], |r| r.get(0))?;
+    if next.is_none_or(|at| at > now) {
+        return Ok(Taken {
+            messages: Vec::new(),
+            dead_lettered: 0,
+            next_visible_at: next,
+        });
     }
     let token = Uuid::new_v4().simple().to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -193,7 +189,11 @@ fn take_visible(
         .map(|(_, m)| m)
         .collect();
     let dead_lettered = taken - delivered.len();
-    Ok((delivered, dead_lettered))
+    Ok(Taken {
+        messages: delivered,
+        dead_lettered,
+        next_visible_at: None,
+    })
 }
 
 #[async_trait]
@@ -254,17 +254,17 @@ impl Queue for EmbeddedQueue {
             tokio::pin!(arrived);
             arrived.as_mut().enable();
 
-            let (got, dead_lettered) = self.try_receive(max, visibility).await?;
+            let taken = self.try_receive(max, visibility).await?;
             let now = tokio::time::Instant::now();
-            if !got.is_empty() || now >= deadline {
-                return Ok(got);
+            if !taken.messages.is_empty() || now >= deadline {
+                return Ok(taken.messages);
             }
-            if dead_lettered > 0 {
+            if taken.dead_lettered > 0 {
                 // Others may be visible behind the ones that were moved: look again at once.
                 continue;
             }
             let mut nap = (deadline - now).min(CROSS_PROCESS_POLL);
-            if let Some(at) = self.next_visible_at().await? {
+            if let Some(at) = taken.next_visible_at {
                 let until = Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0));
                 nap = nap.min(until.max(Duration::from_millis(1)));
             }
