@@ -249,16 +249,21 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
                 pending = retry;
             }
             Err(e) => {
+                // The whole call failed: every pending entry failed the same way. Only an
+                // unavailable queue is worth another attempt.
                 let transient = e.is_transient();
+                let text = e.to_string();
                 last_errors = pending
                     .iter()
-                    .map(|_| QueueError::Unavailable(e.to_string()))
+                    .map(|_| {
+                        if transient {
+                            QueueError::Unavailable(text.clone())
+                        } else {
+                            QueueError::Other(text.clone())
+                        }
+                    })
                     .collect();
                 if !transient {
-                    last_errors = pending
-                        .iter()
-                        .map(|_| QueueError::Other(e.to_string()))
-                        .collect();
                     break;
                 }
             }

@@ -332,20 +332,15 @@ impl TaskStore for DynamoTaskStore {
         } else {
             remove = " REMOVE finished_at";
         }
-        for (field, placeholder, value) in [
-            ("runner_id", ":runner", w.runner_id.map(s)),
-            ("trace_id", ":trace", w.trace_id.map(s)),
-            ("last_error", ":error", w.error.map(s)),
-            ("duration_ms", ":duration", w.duration_ms.map(n)),
+        for (assignment, placeholder, value) in [
+            ("runner_id = :runner", ":runner", w.runner_id.map(s)),
+            ("trace_id = :trace", ":trace", w.trace_id.map(s)),
+            ("last_error = :error", ":error", w.error.map(s)),
+            ("duration_ms = :duration", ":duration", w.duration_ms.map(n)),
         ] {
             if let Some(v) = value {
                 values.insert(placeholder.into(), v);
-                sets.push(match field {
-                    "runner_id" => "runner_id = :runner",
-                    "trace_id" => "trace_id = :trace",
-                    "last_error" => "last_error = :error",
-                    _ => "duration_ms = :duration",
-                });
+                sets.push(assignment);
             }
         }
         let from: Vec<String> = t
