@@ -1,5 +1,5 @@
 //! The SQLite plumbing both embedded backends share: opening a file in WAL mode so several
-//! processes can use it, and running statements off the async runtime.
+//! processes can use it, and running short transactions without blocking the runtime for long.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
