@@ -1,0 +1,7 @@
+//! The `telemetry` command's library: dashboards as code ([`dashboards`]) and DORA metrics from
+//! GitHub deployments ([`dora`]).
+
+pub mod dashboards;
+mod retry;
+
+pub use retry::Backoff;
