@@ -2,6 +2,7 @@
 //! GitHub deployments ([`dora`]).
 
 pub mod dashboards;
+pub mod dora;
 mod retry;
 
 pub use retry::Backoff;
