@@ -4,6 +4,7 @@
 //! port, or uses the one named by `MOTO_ENDPOINT`; [`aws_backends`] creates a fresh queue pair and
 //! table on it so tests never see each other's data.
 
+pub mod github;
 pub mod grafana;
 pub mod otlp;
 

@@ -35,15 +35,24 @@ async fn main() -> anyhow::Result<()> {
     let fake = FakeGrafana::start().await;
     fake.add_token("bench", "Editor");
     let options = Options::default();
-    println!("{count} dashboards ({} bytes each)", template.to_string().len());
-    println!("{:<14} {:>9} {:>7} {:>7}", "sync", "time ms", "reads", "writes");
+    println!(
+        "{count} dashboards ({} bytes each)",
+        template.to_string().len()
+    );
+    println!(
+        "{:<14} {:>9} {:>7} {:>7}",
+        "sync", "time ms", "reads", "writes"
+    );
     for label in ["first", "no-op second"] {
         // A fresh client per run so the counts are that run's.
         let grafana = Grafana::new(&fake.url, "bench".into());
         let started = Instant::now();
         let report = sync::sync(&grafana, &files, &options, &mut |_| {}).await?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        println!("{label:<14} {ms:>9.1} {:>7} {:>7}", report.reads, report.writes);
+        println!(
+            "{label:<14} {ms:>9.1} {:>7} {:>7}",
+            report.reads, report.writes
+        );
     }
     Ok(())
 }

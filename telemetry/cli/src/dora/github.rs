@@ -32,7 +32,9 @@ pub enum GitHubError {
     Unauthorized(String),
     #[error("{url}: not found (404): check the repository name and that the token can read it")]
     NotFound { url: String },
-    #[error("rate limit exhausted until {reset} (in {wait_seconds} s), longer than --max-rate-limit-wait")]
+    #[error(
+        "rate limit exhausted until {reset} (in {wait_seconds} s), longer than --max-rate-limit-wait"
+    )]
     RateLimited { reset: i64, wait_seconds: u64 },
     #[error("GET {url} answered {status}: {message}")]
     Status {
@@ -153,7 +155,11 @@ impl GitHub {
             }
             if let Some(wait) = self.rate_limit_wait(status, &headers, attempt)? {
                 self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(url, wait_seconds = wait.as_secs_f64(), "GitHub rate limit: waiting.");
+                tracing::info!(
+                    url,
+                    wait_seconds = wait.as_secs_f64(),
+                    "GitHub rate limit: waiting."
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -167,7 +173,9 @@ impl GitHub {
                 let message = body["message"].as_str().unwrap_or_default().to_owned();
                 return Err(match status {
                     StatusCode::UNAUTHORIZED => GitHubError::Unauthorized(message),
-                    StatusCode::NOT_FOUND => GitHubError::NotFound { url: url.to_owned() },
+                    StatusCode::NOT_FOUND => GitHubError::NotFound {
+                        url: url.to_owned(),
+                    },
                     _ => GitHubError::Status {
                         url: url.to_owned(),
                         status,
@@ -208,7 +216,10 @@ impl GitHub {
         };
         // Secondary limit: GitHub says how long.
         if let Some(after) = crate::retry::retry_after(headers) {
-            return self.bounded(after, OffsetDateTime::now_utc().unix_timestamp() + after.as_secs() as i64);
+            return self.bounded(
+                after,
+                OffsetDateTime::now_utc().unix_timestamp() + after.as_secs() as i64,
+            );
         }
         // Primary limit: wait for the reset.
         if number("x-ratelimit-remaining") == Some(0) {
@@ -219,7 +230,11 @@ impl GitHub {
         }
         // A 429, or a 403 that is a secondary limit without retry-after: back off and retry.
         if status == StatusCode::TOO_MANY_REQUESTS && attempt < self.backoff.attempts {
-            return Ok(Some(self.backoff.delay(attempt, None).max(Duration::from_secs(1))));
+            return Ok(Some(
+                self.backoff
+                    .delay(attempt, None)
+                    .max(Duration::from_secs(1)),
+            ));
         }
         Ok(None)
     }
@@ -239,12 +254,25 @@ impl GitHub {
     }
 
     /// Commits in `head` that `base` lacks, every page of them.
-    pub async fn compare(&self, repo: &str, base: &str, head: &str) -> Result<Vec<Commit>, GitHubError> {
+    pub async fn compare(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<Commit>, GitHubError> {
         let key = (base.to_owned(), head.to_owned());
-        if let Some(c) = self.compares.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(c) = self
+            .compares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(c.clone());
         }
-        let mut url = format!("{}/repos/{repo}/compare/{base}...{head}?per_page=100", self.base);
+        let mut url = format!(
+            "{}/repos/{repo}/compare/{base}...{head}?per_page=100",
+            self.base
+        );
         let mut commits = Vec::new();
         loop {
             let (body, next) = self.get(&url).await?;
@@ -305,7 +333,10 @@ impl GitHub {
             if d.created_at > since {
                 keep[i] = true;
             } else {
-                before.entry(d.github_environment.clone()).or_default().push(i);
+                before
+                    .entry(d.github_environment.clone())
+                    .or_default()
+                    .push(i);
             }
         }
         for list in before.into_values() {
@@ -322,12 +353,15 @@ impl GitHub {
 
         let total = deployments.len();
         let done = AtomicU64::new(0);
-        let statuses: Vec<Vec<Value>> = stream::iter(deployments.iter().map(|d| d.id))
+        let ids: Vec<u64> = deployments.iter().map(|d| d.id).collect();
+        let statuses: Vec<Vec<Value>> = stream::iter(ids)
             .map(|id| {
                 let done = &done;
                 async move {
                     let s = self
-                        .list(&format!("/repos/{repo}/deployments/{id}/statuses?per_page=100"))
+                        .list(&format!(
+                            "/repos/{repo}/deployments/{id}/statuses?per_page=100"
+                        ))
                         .await;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n % 100 == 0 || n as usize == total {
@@ -342,7 +376,10 @@ impl GitHub {
         for (d, list) in deployments.iter_mut().zip(statuses) {
             let mut events = Vec::new();
             for s in &list {
-                events.push((timestamp(&s["created_at"], "statuses")?, s["state"].as_str().unwrap_or_default().to_owned()));
+                events.push((
+                    timestamp(&s["created_at"], "statuses")?,
+                    s["state"].as_str().unwrap_or_default().to_owned(),
+                ));
             }
             // GitHub lists newest first; the outcome is decided oldest first.
             events.sort();
@@ -368,7 +405,11 @@ impl GitHub {
 
         let merges = self.merges(repo, since).await?;
         let incidents = self.incidents(repo, incident_label, since).await?;
-        progress(&format!("{} merged pull requests, {} incidents", merges.len(), incidents.len()));
+        progress(&format!(
+            "{} merged pull requests, {} incidents",
+            merges.len(),
+            incidents.len()
+        ));
         Ok(History {
             deployments,
             changes: changes.into_iter().collect(),
@@ -393,7 +434,9 @@ impl GitHub {
                 if timestamp(&pr["updated_at"], &url)? < since {
                     older = true;
                 }
-                if let (Some(sha), Some(_)) = (pr["merge_commit_sha"].as_str(), pr["merged_at"].as_str()) {
+                if let (Some(sha), Some(_)) =
+                    (pr["merge_commit_sha"].as_str(), pr["merged_at"].as_str())
+                {
                     merges.insert(sha.to_owned(), timestamp(&pr["merged_at"], &url)?);
                 }
             }
@@ -404,12 +447,18 @@ impl GitHub {
         }
     }
 
-    async fn incidents(&self, repo: &str, label: &str, since: i64) -> Result<Vec<Incident>, GitHubError> {
+    async fn incidents(
+        &self,
+        repo: &str,
+        label: &str,
+        since: i64,
+    ) -> Result<Vec<Incident>, GitHubError> {
         let since = OffsetDateTime::from_unix_timestamp(since)
             .ok()
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_default();
-        let url = format!("/repos/{repo}/issues?labels={label}&state=all&since={since}&per_page=100");
+        let url =
+            format!("/repos/{repo}/issues?labels={label}&state=all&since={since}&per_page=100");
         let mut out = Vec::new();
         for issue in self.list(&url).await? {
             // The issues API also lists pull requests.
@@ -453,27 +502,38 @@ fn next_link(headers: &header::HeaderMap) -> Option<String> {
     let link = headers.get(header::LINK)?.to_str().ok()?;
     link.split(',').find_map(|part| {
         let (url, rel) = part.split_once(';')?;
-        rel.contains("rel=\"next\"")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        rel.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
     })
 }
 
 fn str_field(v: &Value, name: &str, url: &str) -> Result<String, GitHubError> {
-    v[name].as_str().map(str::to_owned).ok_or_else(|| GitHubError::Shape {
-        url: url.to_owned(),
-        problem: format!("no string {name:?}"),
-    })
+    v[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| GitHubError::Shape {
+            url: url.to_owned(),
+            problem: format!("no string {name:?}"),
+        })
 }
 
 pub fn parse_time(s: &str) -> Option<i64> {
-    OffsetDateTime::parse(s, &Rfc3339).ok().map(|t| t.unix_timestamp())
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 fn timestamp(v: &Value, url: &str) -> Result<i64, GitHubError> {
-    v.as_str().and_then(parse_time).ok_or_else(|| GitHubError::Shape {
-        url: url.to_owned(),
-        problem: format!("expected an RFC 3339 time, got {v}"),
-    })
+    v.as_str()
+        .and_then(parse_time)
+        .ok_or_else(|| GitHubError::Shape {
+            url: url.to_owned(),
+            problem: format!("expected an RFC 3339 time, got {v}"),
+        })
 }
 
 #[cfg(test)]
@@ -489,8 +549,16 @@ mod tests {
                 .parse()
                 .expect("header"),
         );
-        assert_eq!(next_link(&h).as_deref(), Some("https://api.github.com/x?page=2"));
-        h.insert(header::LINK, r#"<https://api.github.com/x?page=1>; rel="prev""#.parse().expect("header"));
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/x?page=2")
+        );
+        h.insert(
+            header::LINK,
+            r#"<https://api.github.com/x?page=1>; rel="prev""#
+                .parse()
+                .expect("header"),
+        );
         assert_eq!(next_link(&h), None);
     }
 }

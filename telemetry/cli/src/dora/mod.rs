@@ -6,4 +6,5 @@ pub mod compute;
 pub mod github;
 pub mod levels;
 pub mod model;
+pub mod serve;
 pub mod webhook;

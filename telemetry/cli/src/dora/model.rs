@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn incidents_link_by_url_or_words() {
-        assert_eq!(linked_deployment("See https://api.github.com/repos/o/r/deployments/42"), Some(42));
+        assert_eq!(
+            linked_deployment("See https://api.github.com/repos/o/r/deployments/42"),
+            Some(42)
+        );
         assert_eq!(linked_deployment("Caused by Deployment #105"), Some(105));
         assert_eq!(linked_deployment("deployment: 7 broke it"), Some(7));
         assert_eq!(linked_deployment("the deployment went badly"), None);

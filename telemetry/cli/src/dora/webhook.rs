@@ -34,7 +34,8 @@ pub fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<(),
         .ok_or(WebhookError::BadSignature)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::BadSignature)?;
     mac.update(body);
-    mac.verify_slice(&given).map_err(|_| WebhookError::BadSignature)
+    mac.verify_slice(&given)
+        .map_err(|_| WebhookError::BadSignature)
 }
 
 /// `sha256=<hex>` for `body`, as GitHub signs it.
@@ -93,7 +94,8 @@ pub fn apply(
     body: &[u8],
     repo: Option<&str>,
 ) -> Result<Applied, WebhookError> {
-    let payload: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Json(e.to_string()))?;
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookError::Json(e.to_string()))?;
     if event != "deployment" && event != "deployment_status" {
         return Ok(Applied::Ignored);
     }
@@ -111,7 +113,10 @@ pub fn apply(
         None => {
             history.deployments.push(Deployment {
                 id,
-                sha: d["sha"].as_str().ok_or_else(|| missing("deployment.sha"))?.to_owned(),
+                sha: d["sha"]
+                    .as_str()
+                    .ok_or_else(|| missing("deployment.sha"))?
+                    .to_owned(),
                 github_environment: d["environment"]
                     .as_str()
                     .ok_or_else(|| missing("deployment.environment"))?
@@ -129,7 +134,9 @@ pub fn apply(
     let deployment = &mut history.deployments[index];
     if event == "deployment_status" {
         let s = &payload["deployment_status"];
-        let state = s["state"].as_str().ok_or_else(|| missing("deployment_status.state"))?;
+        let state = s["state"]
+            .as_str()
+            .ok_or_else(|| missing("deployment_status.state"))?;
         let at = s["created_at"]
             .as_str()
             .and_then(parse_time)
@@ -150,10 +157,22 @@ mod tests {
     fn signatures() {
         let sig = sign(b"secret", b"body");
         assert_eq!(verify(b"secret", b"body", Some(&sig)), Ok(()));
-        assert_eq!(verify(b"other", b"body", Some(&sig)), Err(WebhookError::BadSignature));
-        assert_eq!(verify(b"secret", b"body!", Some(&sig)), Err(WebhookError::BadSignature));
-        assert_eq!(verify(b"secret", b"body", None), Err(WebhookError::Unsigned));
-        assert_eq!(verify(b"secret", b"body", Some("sha1=abc")), Err(WebhookError::BadSignature));
+        assert_eq!(
+            verify(b"other", b"body", Some(&sig)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"secret", b"body!", Some(&sig)),
+            Err(WebhookError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"secret", b"body", None),
+            Err(WebhookError::Unsigned)
+        );
+        assert_eq!(
+            verify(b"secret", b"body", Some("sha1=abc")),
+            Err(WebhookError::BadSignature)
+        );
         // GitHub's documented example (docs.github.com, "Validating webhook deliveries").
         assert_eq!(
             sign(b"It's a Secret to Everybody", b"Hello, World!"),
