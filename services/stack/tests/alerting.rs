@@ -10,7 +10,6 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -23,43 +22,11 @@ use task_core::{
     backend::{BackendConfig, Backends},
 };
 use task_runner::{metrics::RunnerMetrics, runner::Runner, server};
+use testkit::prometheus::{Prometheus, dashboard_queries, start, wait_ready};
 use tokio::sync::watch;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(bin: &str, args: &[String], install: &str) -> Process {
-    let child = Command::new(bin)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin} is missing ({e}); install it with: {install}"));
-    Process(child)
-}
-
-async fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} did not become ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The repository's rules with time constants shrunk (see the module docs).
@@ -144,74 +111,6 @@ async fn wait_for_message(
             "no Slack message {what} within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// (dashboard file, panel title, PromQL) of every Prometheus target under `dashboards/`.
-fn dashboard_queries() -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let root = repo().join("dashboards");
-    for folder in std::fs::read_dir(&root)
-        .expect("dashboards/")
-        .flatten()
-        .filter(|e| e.path().is_dir())
-    {
-        for file in std::fs::read_dir(folder.path()).expect("folder").flatten() {
-            let path = file.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            let dashboard: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&path).expect("read dashboard"))
-                    .expect("dashboard JSON");
-            for panel in dashboard["panels"].as_array().into_iter().flatten() {
-                if panel["datasource"]["uid"] != "${DS_PROMETHEUS}" {
-                    continue;
-                }
-                for target in panel["targets"].as_array().into_iter().flatten() {
-                    if let Some(expr) = target["expr"].as_str() {
-                        out.push((
-                            path.display().to_string(),
-                            panel["title"].to_string(),
-                            expr.to_owned(),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    assert!(
-        out.len() >= 10,
-        "found only {} dashboard queries",
-        out.len()
-    );
-    out
-}
-
-/// Waits until Prometheus has at least one sample for `query`.
-async fn assert_series(client: &reqwest::Client, prom_port: u16, query: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body: serde_json::Value = client
-            .get(format!("http://127.0.0.1:{prom_port}/api/v1/query"))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .expect("query Prometheus")
-            .json()
-            .await
-            .expect("Prometheus answer");
-        if body["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus has no series for {query}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -305,11 +204,9 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
         "apt-get install -y prometheus-alertmanager",
     );
     let rules = fast_rules(dir.path());
-    let prom_port = testkit::free_port();
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
+    let prometheus = Prometheus::start(
+        dir.path(),
+        &format!(
             "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
              rule_files: ['{}']\n\
              alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
@@ -318,20 +215,10 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
              - {{job_name: task-runner, static_configs: [{{targets: ['127.0.0.1:{runner_port}']}}]}}\n",
             rules.display()
         ),
+        &["--rules.alert.resend-delay=1s"],
     )
-    .expect("prometheus config");
-    let _prometheus = start(
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--rules.alert.resend-delay=1s".into(),
-        ],
-        "apt-get install -y prometheus",
-    );
+    .await;
     wait_ready(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
-    wait_ready(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
 
     // Stop the runners, then submit tasks: they wait on the queue and grow old.
     let _ = stop.send(true);
@@ -394,18 +281,22 @@ async fn a_backlog_alert_reaches_slack_and_resolves_when_a_runner_returns() {
         r#"messaging_process_duration_seconds_count{job="task-runner",messaging_operation_name="process",task_kind="cpu"}"#,
         r#"runner_worker_slots{job="task-runner"}"#,
     ] {
-        assert_series(&client, prom_port, query).await;
+        prometheus.assert_series(query).await;
     }
 
-    // Every Prometheus panel of every dashboard returns data, placeholders and template variables
-    // substituted as Grafana would (`All` is `.*`, `$__rate_interval` a few scrapes).
-    for (dashboard, title, expr) in dashboard_queries() {
-        let query = expr
-            .replace("$__rate_interval", "1m")
-            .replace("$api_job", ".*")
-            .replace("$runner_job", ".*");
-        eprintln!("checking {dashboard}: {title}");
-        assert_series(&client, prom_port, &query).await;
+    // Every Prometheus panel of the app status dashboard returns data, placeholders and template
+    // variables substituted as Grafana would (`All` is `.*`). The DORA dashboard is checked by
+    // telemetry/cli/tests/dora_collect.rs against `telemetry dora serve`.
+    let dashboard = repo().join("dashboards/task-platform/app-status.json");
+    let queries = dashboard_queries(&dashboard, &[("api_job", ".*"), ("runner_job", ".*")]);
+    assert!(
+        queries.len() >= 10,
+        "found only {} dashboard queries",
+        queries.len()
+    );
+    for (title, query) in queries {
+        eprintln!("checking {title}: {query}");
+        prometheus.assert_series(&query).await;
     }
     let _ = stop.send(true);
     runner.await.expect("runner stopped");

@@ -195,7 +195,7 @@ struct Paging {
 
 fn paging(uri: &Uri) -> Paging {
     uri.query()
-        .and_then(|q| serde_urlencoded_lite(q))
+        .and_then(serde_urlencoded_lite)
         .unwrap_or_default()
 }
 

@@ -7,6 +7,7 @@
 pub mod github;
 pub mod grafana;
 pub mod otlp;
+pub mod prometheus;
 
 use std::{
     net::TcpListener,

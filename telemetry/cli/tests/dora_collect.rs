@@ -3,6 +3,8 @@
 //! deployments over four pages, a 304 and a rate-limit answer. Every expected value is worked
 //! out by hand in the comments.
 
+mod support;
+
 use serde_json::Value;
 use telemetry_cli::dora::{
     compute::{self, Summary},
@@ -19,15 +21,15 @@ const M: i64 = 60;
 const H: i64 = 3600;
 const D: i64 = 86_400;
 
-/// RFC 3339 for `seconds` before NOW.
-fn ago(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(NOW - seconds)
-        .expect("time")
-        .format(&Rfc3339)
-        .expect("format")
-}
-
-async fn scripted() -> FakeGitHub {
+/// The scripted history, its times relative to `now`.
+async fn scripted(now: i64) -> FakeGitHub {
+    // RFC 3339 for `seconds` before now.
+    let ago = |seconds: i64| {
+        OffsetDateTime::from_unix_timestamp(now - seconds)
+            .expect("time")
+            .format(&Rfc3339)
+            .expect("format")
+    };
     let gh = FakeGitHub::start(REPO).await;
     // main, in ancestry order. Years of history come before the first deployment.
     gh.commit("r0", &ago(3 * 365 * D));
@@ -106,12 +108,12 @@ async fn scripted() -> FakeGitHub {
     gh.pull(50, "c4", &ago(10 * D - 90 * M));
     gh.pull(51, "c7", &ago(D + H));
 
-    // staging-api: one success, then a failure nothing has fixed yet.
-    deploy(201, "c5", "staging-api", 3 * D, &ok(3 * D));
+    // stage-api: one success, then a failure nothing has fixed yet.
+    deploy(201, "c5", "stage-api", 3 * D, &ok(3 * D));
     deploy(
         202,
         "c7",
-        "staging-api",
+        "stage-api",
         2 * D,
         &[("error", ago(2 * D - 5 * M))],
     );
@@ -139,7 +141,7 @@ fn find<'a>(s: &'a [Summary], env: &str, service: &str, window: i64) -> &'a Summ
 
 #[tokio::test]
 async fn metrics_from_a_scripted_history_match_the_hand_worked_values() {
-    let gh = scripted().await;
+    let gh = scripted(NOW).await;
     // The 5th request meets the primary rate limit (reset in a second): the client waits.
     gh.state().rate_limit_at = Some(5);
     let client = GitHub::new(&gh.url, Some(TOKEN.into()));
@@ -219,9 +221,9 @@ async fn metrics_from_a_scripted_history_match_the_hand_worked_values() {
     assert_eq!(p90.levels.deployment_frequency, Some(Level::Medium));
     assert_eq!(p90.lead_time_p50_seconds, Some(25_800));
 
-    // staging-api, 30 days: 201 ok, 202 error -> 1/30 per day (medium, exactly monthly), 1/2
+    // stage-api, 30 days: 201 ok, 202 error -> 1/30 per day (medium, exactly monthly), 1/2
     // failed (low); 201 is the first deployment (no lead time); 202 not recovered.
-    let st = find(&s, "staging", "api", 30);
+    let st = find(&s, "stage", "api", 30);
     assert_eq!(
         (
             st.deployments,
@@ -276,7 +278,7 @@ async fn metrics_from_a_scripted_history_match_the_hand_worked_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_command_prints_json_and_a_table() {
-    let gh = scripted().await;
+    let gh = scripted(NOW).await;
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_telemetry"))
             .args([
@@ -340,4 +342,55 @@ async fn report_command_prints_json_and_a_table() {
         String::from_utf8_lossy(&out.stderr)
             .contains("GitHub rejected the token (401 Bad credentials)")
     );
+}
+
+#[tokio::test]
+async fn every_dora_dashboard_panel_has_data_in_prometheus() {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let gh = scripted(now).await;
+    let server = support::serve(
+        REPO,
+        &["--collect-interval", "300"],
+        &[("GITHUB_API_URL", gh.url.as_str()), ("GITHUB_TOKEN", TOKEN)],
+    )
+    .await;
+    // One delivery, so the deliveries counter exists (a ping is accepted and ignored).
+    let ping = br#"{"zen":"Design for failure.","hook_id":1}"#;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/webhooks/github", server.url))
+        .header("X-GitHub-Event", "ping")
+        .header("X-GitHub-Delivery", "ping-1")
+        .header(
+            "X-Hub-Signature-256",
+            telemetry_cli::dora::webhook::sign(support::SECRET.as_bytes(), ping),
+        )
+        .body(ping.to_vec())
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(answer.status().as_u16(), 200);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prometheus = testkit::prometheus::Prometheus::start(
+        dir.path(),
+        &format!(
+            "global: {{scrape_interval: 1s}}\n\
+             scrape_configs:\n\
+             - {{job_name: dora, static_configs: [{{targets: ['{}']}}]}}\n",
+            server.url.trim_start_matches("http://")
+        ),
+        &[],
+    )
+    .await;
+    let dashboard = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../dashboards/task-platform/dora.json");
+    let queries = testkit::prometheus::dashboard_queries(
+        &dashboard,
+        &[("service", ".*"), ("environment", ".*"), ("window", "30d")],
+    );
+    assert!(queries.len() >= 10, "only {} queries", queries.len());
+    for (title, query) in queries {
+        eprintln!("checking {title}: {query}");
+        prometheus.assert_series(&query).await;
+    }
 }
