@@ -293,7 +293,7 @@ run "deploy_roles_trust_only_this_repository_and_environment" {
   }
 
   assert {
-    condition     = toset(flatten([for c in data.aws_iam_policy_document.trust["deploy"].statement[0].condition : c.values if c.variable == "token.actions.githubusercontent.com:sub"])) == toset(["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend"])
+    condition     = toset(flatten([for c in data.aws_iam_policy_document.trust["deploy"].statement[0].condition : c.values if c.variable == "token.actions.githubusercontent.com:sub"])) == toset(["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dashboards"])
     error_message = "The deploy role must trust only this repository's dev service environments."
   }
   assert {
@@ -310,7 +310,7 @@ run "the_whole_platform_plans_and_wires_the_grafana_tag_and_rules" {
   command = plan
 
   assert {
-    condition     = module.cicd_access.deploy_role_trust == ["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend"]
+    condition     = module.cicd_access.deploy_role_trust == ["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dashboards"]
     error_message = "The root must pin the deploy role to its environment."
   }
   assert {
