@@ -102,6 +102,7 @@ where
         .with(
             tracing_subscriber::fmt::layer()
                 .event_format(JsonWithTrace)
+                .with_ansi(false)
                 .with_writer(writer),
         )
         .try_init()

@@ -127,6 +127,46 @@ async fn open_loop(port: u16, rate: f64, seconds: u64) -> (Vec<Duration>, usize)
     (latencies, errors)
 }
 
+/// The API's own duration histogram of accepted `POST /api/tasks`: (bucket bound, cumulative
+/// count) pairs from /metrics.
+fn server_histogram(port: u16) -> Vec<(String, f64)> {
+    let text = std::process::Command::new("curl")
+        .args(["-fsS", &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("http_server_request_duration_seconds_bucket{")
+                && l.contains("http_route=\"/api/tasks\"")
+                && l.contains("http_request_method=\"POST\"")
+                && l.contains("http_response_status_code=\"202\"")
+        })
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_owned();
+            let count = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le, count))
+        })
+        .collect()
+}
+
+/// The smallest bucket bound (ms) holding 99 % of the requests between two scrapes.
+fn server_p99_bound(before: &[(String, f64)], after: &[(String, f64)]) -> String {
+    let count =
+        |h: &[(String, f64)], le: &str| h.iter().find(|(b, _)| b == le).map_or(0.0, |(_, c)| *c);
+    let total = count(after, "+Inf") - count(before, "+Inf");
+    after
+        .iter()
+        .find(|(le, c)| total > 0.0 && (c - count(before, le)) / total >= 0.99)
+        .map_or_else(
+            || "n/a".into(),
+            |(le, _)| {
+                le.parse::<f64>()
+                    .map_or(le.clone(), |s| format!("<= {}", s * 1e3))
+            },
+        )
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -195,7 +235,9 @@ fn orchestrate() {
     let api_rps = wrk(api_port, &script);
     let half = api_rps / 2.0;
     eprintln!("measuring latency at half rate ({half:.0}/s) ...");
+    let before = server_histogram(api_port);
     let (latencies, errors) = open_loop(api_port, half, 10);
+    let server_p99 = server_p99_bound(&before, &server_histogram(api_port));
     let rss = peak_rss_mb(api.0.id());
     drop(api);
 
@@ -240,6 +282,10 @@ fn orchestrate() {
         "{:<48} {:>12.2}",
         "p99 latency at half rate, ms (goal < 10)",
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<48} {:>12}",
+        "server-side p99 at half rate, bucket bound, ms", server_p99
     );
     println!("{:<48} {:>12}", "non-202 answers at half rate", errors);
     println!("{:<48} {:>12.1}", "API peak RSS, MB (goal <= 50)", rss);

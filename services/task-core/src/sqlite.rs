@@ -44,8 +44,36 @@ fn wait_for_lock(attempt: i32) -> bool {
     attempt < 5_100
 }
 
+/// WAL pages after which a commit checkpoints inline (SQLite's default is 1000): only reached
+/// when the background checkpointer cannot keep up.
+const INLINE_CHECKPOINT_PAGES: i64 = 20_000;
+/// How often the background checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// Checkpoints `path` every [`CHECKPOINT_EVERY`] on its own connection until the handle is gone.
+/// A PASSIVE checkpoint takes no write lock: commits go on while it copies.
+fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<tokio::sync::Mutex<Connection>>) {
+    let path = path.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let Ok(conn) = Connection::open(&path) else {
+                return;
+            };
+            while alive.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                // Errors (a busy file) are retried on the next tick; commits checkpoint inline if
+                // this never succeeds.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error.message = %e, "No checkpoint thread; commits will checkpoint inline.");
+    }
+}
+
 /// A SQLite failure, sorted by what the caller does next.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum DbError {
     /// Locked past the busy timeout, or the file cannot be used: retry later.
     Unavailable(String),
@@ -74,11 +102,14 @@ impl From<rusqlite::Error> for DbError {
     }
 }
 
-/// One connection, shared by the clones of one handle.
+/// One connection for writes, shared by the clones of one handle, and one for reads that scan.
 #[derive(Clone)]
 pub(crate) struct Db {
     // An async Mutex: callers queue for the connection without occupying a thread.
     conn: Arc<tokio::sync::Mutex<Connection>>,
+    // In WAL mode a reader sees the last commit and never blocks the writer, so counting
+    // thousands of rows here does not hold up the writes of concurrent requests.
+    reader: Arc<tokio::sync::Mutex<Connection>>,
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -104,9 +135,34 @@ impl Db {
         let conn = open().map_err(|e| {
             DbError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
+        // Checkpoints (copying the WAL back into the file, with an fsync) move to a background
+        // thread; a commit only checkpoints itself if that thread falls far behind.
+        conn.pragma_update(None, "wal_autocheckpoint", INLINE_CHECKPOINT_PAGES)
+            .map_err(DbError::from)?;
+        let reader = Connection::open(path)
+            .and_then(|mut r| r.busy_handler(Some(wait_for_lock)).map(|()| r))
+            .map_err(|e| {
+                DbError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
+            })?;
+        let conn = Arc::new(tokio::sync::Mutex::new(conn));
+        spawn_checkpointer(path, Arc::downgrade(&conn));
         Ok(Self {
-            conn: Arc::new(tokio::sync::Mutex::new(conn)),
+            conn,
+            reader: Arc::new(tokio::sync::Mutex::new(reader)),
         })
+    }
+
+    /// Runs the read-only `f` on the reading connection, on the blocking pool (a scan may take
+    /// milliseconds, which must not stall a runtime thread).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.reader).lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&conn).map_err(DbError::from))
+            .await
+            .map_err(|e| DbError::Other(format!("SQLite worker failed: {e}")))?
     }
 
     /// Runs `f` on the connection.
@@ -121,7 +177,18 @@ impl Db {
         T: Send + 'static,
         F: Fn(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let mut conn = Arc::clone(&self.conn).lock_owned().await;
+        let conn = Arc::clone(&self.conn).lock_owned().await;
+        Self::run(conn, f).await
+    }
+
+    async fn run<T, F>(
+        mut conn: tokio::sync::OwnedMutexGuard<Connection>,
+        f: F,
+    ) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
         conn.busy_handler(None::<fn(i32) -> bool>)?;
         let fast = f(&mut conn);
         conn.busy_handler(Some(wait_for_lock))?;
@@ -132,5 +199,174 @@ impl Db {
         tokio::task::spawn_blocking(move || f(&mut conn).map_err(DbError::from))
             .await
             .map_err(|e| DbError::Other(format!("SQLite worker failed: {e}")))?
+    }
+}
+
+/// Group commit: writes that callers make at the same time go into one transaction.
+///
+/// A commit costs far more than the rows in it (WAL frames, locks, and now and then a
+/// checkpoint), and a busy API has many requests writing at once. Each `submit` queues its items;
+/// the first one into an empty queue starts a flush task, which waits for the connection, takes
+/// everything queued by then, writes it in one transaction and hands each caller its own results.
+/// Nobody waits for a timer: a lone caller is flushed at once, and under load the batches grow by
+/// themselves. The flush runs in its own task, so a caller that goes away (a client hanging up)
+/// cannot abandon a half-done batch; a failed transaction fails every caller in it, and none of
+/// their rows is written.
+pub(crate) struct GroupCommit<I, R> {
+    inner: Arc<GroupInner<I, R>>,
+}
+
+type Write<I, R> = fn(&mut Connection, &[I]) -> rusqlite::Result<Vec<R>>;
+
+struct GroupInner<I, R> {
+    db: Db,
+    write: Write<I, R>,
+    queue: std::sync::Mutex<Queued<I, R>>,
+}
+
+struct Queued<I, R> {
+    waiting: Vec<(
+        Vec<I>,
+        tokio::sync::oneshot::Sender<Result<Vec<R>, DbError>>,
+    )>,
+    flush_started: bool,
+}
+
+impl<I, R> Clone for GroupCommit<I, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<I: Send + Sync + 'static, R: Send + 'static> GroupCommit<I, R> {
+    /// `write` must return one result per item, in order, within the transaction it opens.
+    pub fn new(db: Db, write: Write<I, R>) -> Self {
+        Self {
+            inner: Arc::new(GroupInner {
+                db,
+                write,
+                queue: std::sync::Mutex::new(Queued {
+                    waiting: Vec::new(),
+                    flush_started: false,
+                }),
+            }),
+        }
+    }
+
+    /// Writes `items` (with whatever else is queued) and returns their results once committed.
+    pub async fn submit(&self, items: Vec<I>) -> Result<Vec<R>, DbError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let start_flush = {
+            let mut q = self.inner.lock();
+            q.waiting.push((items, done));
+            !std::mem::replace(&mut q.flush_started, true)
+        };
+        if start_flush {
+            tokio::spawn(Arc::clone(&self.inner).flush());
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err(DbError::Other("the SQLite flush task stopped".into())))
+    }
+}
+
+impl<I: Send + Sync + 'static, R: Send + 'static> GroupInner<I, R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued<I, R>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn flush(self: Arc<Self>) {
+        let conn = Arc::clone(&self.db.conn).lock_owned().await;
+        // Everything queued while waiting for the connection joins this batch; a caller that
+        // comes after this point starts the next flush.
+        let batch = {
+            let mut q = self.lock();
+            q.flush_started = false;
+            std::mem::take(&mut q.waiting)
+        };
+        let mut sizes = Vec::with_capacity(batch.len());
+        let mut senders = Vec::with_capacity(batch.len());
+        let mut items = Vec::new();
+        for (mine, done) in batch {
+            sizes.push(mine.len());
+            senders.push(done);
+            items.extend(mine);
+        }
+        let items = Arc::new(items);
+        let write = self.write;
+        let written = Db::run(conn, move |c| write(c, &items)).await;
+        match written {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for (size, done) in sizes.into_iter().zip(senders) {
+                    let _ = done.send(Ok(results.by_ref().take(size).collect()));
+                }
+            }
+            Err(e) => {
+                for done in senders {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rows (v INTEGER NOT NULL);
+                          CREATE TABLE IF NOT EXISTS batches (n INTEGER NOT NULL);";
+
+    /// Writes the items and records the batch; fails the whole batch if any item is negative.
+    fn write(conn: &mut Connection, items: &[i64]) -> rusqlite::Result<Vec<i64>> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for v in items {
+            if *v < 0 {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            tx.execute("INSERT INTO rows (v) VALUES (?1)", [v])?;
+        }
+        tx.execute("INSERT INTO batches (n) VALUES (?1)", [items.len() as i64])?;
+        tx.commit()?;
+        Ok(items.iter().map(|v| v * 10).collect())
+    }
+
+    fn count(db: &Db, table: &'static str) -> i64 {
+        let conn = db.conn.try_lock().expect("idle connection");
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_transactions_and_get_their_own_results() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("g.sqlite"), Durability::Normal, SCHEMA).expect("open");
+        let group = GroupCommit::new(db.clone(), write);
+        let callers: Vec<_> = (0..200i64)
+            .map(|i| {
+                let group = group.clone();
+                tokio::spawn(async move { (i, group.submit(vec![i, i + 1000]).await) })
+            })
+            .collect();
+        for c in callers {
+            let (i, result) = c.await.expect("join");
+            assert_eq!(result.expect("written"), vec![i * 10, (i + 1000) * 10]);
+        }
+        assert_eq!(count(&db, "rows"), 400);
+        let batches = count(&db, "batches");
+        assert!(
+            batches < 200,
+            "no batching: {batches} transactions for 200 callers"
+        );
+
+        // A failing batch fails its callers and writes none of their rows.
+        let bad = group.submit(vec![1, -1]).await;
+        assert!(bad.is_err());
+        assert_eq!(count(&db, "rows"), 400);
     }
 }

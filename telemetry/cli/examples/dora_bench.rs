@@ -29,7 +29,11 @@ fn history(n: usize, now: i64) -> History {
         let id = i as u64 + 1;
         let failed = next() % 20 == 0;
         // Every 200th deployment ships an older sha again: a rollback.
-        let sha = if i % 200 == 199 { format!("s{}", i - 2) } else { format!("s{i}") };
+        let sha = if i % 200 == 199 {
+            format!("s{}", i - 2)
+        } else {
+            format!("s{i}")
+        };
         h.deployments.push(Deployment {
             id,
             sha,
@@ -66,7 +70,10 @@ fn main() -> anyhow::Result<()> {
         .map_or(Ok(100_000), |v| v.parse())?;
     let now = 1_800_000_000;
     let h = history(n, now);
-    println!("{n} deployments, {} commits", h.changes.values().map(Vec::len).sum::<usize>());
+    println!(
+        "{n} deployments, {} commits",
+        h.changes.values().map(Vec::len).sum::<usize>()
+    );
     let mut best_base = f64::MAX;
     let mut best = f64::MAX;
     for _ in 0..5 {
@@ -85,6 +92,10 @@ fn main() -> anyhow::Result<()> {
         assert_eq!(summaries.len(), 27);
     }
     println!("baseline (group and count): {:>8.1} ms", best_base * 1e3);
-    println!("all metrics, 3 windows:     {:>8.1} ms  ({:.1}x the baseline; goal < 1000 ms)", best * 1e3, best / best_base);
+    println!(
+        "all metrics, 3 windows:     {:>8.1} ms  ({:.1}x the baseline; goal < 1000 ms)",
+        best * 1e3,
+        best / best_base
+    );
     Ok(())
 }

@@ -23,8 +23,13 @@ fn every_panel_query_is_valid_promql() {
                 Some((name, first))
             })
             .collect();
-        let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        for (title, query) in testkit::prometheus::dashboard_queries(&root.join(&file.path), &values) {
+        let values: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        for (title, query) in
+            testkit::prometheus::dashboard_queries(&root.join(&file.path), &values)
+        {
             count += 1;
             rules.push_str(&format!(
                 "  # {}: {title}\n  - record: dashboard_query_{count}\n    expr: {}\n",
@@ -41,7 +46,9 @@ fn every_panel_query_is_valid_promql() {
         .args(["check", "rules"])
         .arg(&path)
         .output()
-        .unwrap_or_else(|e| panic!("promtool is missing ({e}); install it with: apt-get install -y prometheus"));
+        .unwrap_or_else(|e| {
+            panic!("promtool is missing ({e}); install it with: apt-get install -y prometheus")
+        });
     assert!(
         out.status.success(),
         "promtool rejected a dashboard query:\n{}{}\n---\n{rules}",

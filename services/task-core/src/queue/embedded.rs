@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    sqlite::{Db, DbError, Durability},
+    sqlite::{Db, DbError, Durability, GroupCommit},
 };
 
 /// How often a waiting receiver looks for messages it was not told about.
@@ -45,6 +45,40 @@ pub struct EmbeddedQueue {
     db: Db,
     names: Arc<Names>,
     arrived: Arc<Notify>,
+    /// Sends of concurrent callers share one transaction.
+    sends: GroupCommit<(Arc<Names>, OutgoingMessage), String>,
+}
+
+/// Inserts messages (each into its queue) in one transaction; returns their message ids.
+fn insert_messages(
+    conn: &mut Connection,
+    messages: &[(Arc<Names>, OutgoingMessage)],
+) -> rusqlite::Result<Vec<String>> {
+    let now = now_ms();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut ids = Vec::with_capacity(messages.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO messages
+             (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?;
+        for (names, m) in messages {
+            let id = Uuid::new_v4().to_string();
+            let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
+            insert.execute(params![
+                names.main,
+                id,
+                m.body,
+                attributes,
+                m.trace_header,
+                now
+            ])?;
+            ids.push(id);
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
 }
 
 struct Names {
@@ -87,8 +121,10 @@ impl EmbeddedQueue {
         max_receive_count: u32,
         durability: Durability,
     ) -> Result<Self, QueueError> {
+        let db = Db::open(path, durability, SCHEMA)?;
         Ok(Self {
-            db: Db::open(path, durability, SCHEMA)?,
+            sends: GroupCommit::new(db.clone(), insert_messages),
+            db,
             names: Arc::new(Names {
                 main: name.to_owned(),
                 dlq: format!("{name}-dlq"),
@@ -203,39 +239,17 @@ impl Queue for EmbeddedQueue {
         messages: &[OutgoingMessage],
     ) -> Result<Vec<EntryResult<String>>, QueueError> {
         check_send(messages)?;
-        let messages = messages.to_vec();
-        let names = Arc::clone(&self.names);
-        let ids = self
-            .db
-            .call(move |conn| {
-                let now = now_ms();
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let mut ids = Vec::with_capacity(messages.len());
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO messages
-                         (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    )?;
-                    for m in &messages {
-                        let id = Uuid::new_v4().to_string();
-                        let attributes =
-                            serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
-                        insert.execute(params![
-                            names.main,
-                            id,
-                            m.body,
-                            attributes,
-                            m.trace_header,
-                            now
-                        ])?;
-                        ids.push(Ok(id));
-                    }
-                }
-                tx.commit()?;
-                Ok(ids)
-            })
-            .await?;
+        let items = messages
+            .iter()
+            .map(|m| (Arc::clone(&self.names), m.clone()))
+            .collect();
+        let ids: Vec<EntryResult<String>> = self
+            .sends
+            .submit(items)
+            .await?
+            .into_iter()
+            .map(Ok)
+            .collect();
         self.arrived.notify_waiters();
         Ok(ids)
     }
@@ -346,7 +360,7 @@ impl Queue for EmbeddedQueue {
         let names = Arc::clone(&self.names);
         Ok(self
             .db
-            .call(move |conn| {
+            .read(move |conn| {
                 let now = now_ms();
                 conn.prepare_cached(
                     "SELECT

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     model::{Millis, Status, Task, TaskSpec},
-    sqlite::{Db, DbError, Durability},
+    sqlite::{Db, DbError, Durability, GroupCommit},
 };
 
 const SCHEMA: &str = "
@@ -41,6 +41,31 @@ const COLUMNS: &str = "seq, id, kind, intensity, fail_percent, status, attempts,
 #[derive(Clone)]
 pub struct EmbeddedTaskStore {
     db: Db,
+    /// New tasks of concurrent requests share one transaction.
+    creates: GroupCommit<Task, ()>,
+}
+
+fn insert_tasks(conn: &mut rusqlite::Connection, tasks: &[Task]) -> rusqlite::Result<Vec<()>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
+             created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
+        )?;
+        for t in tasks {
+            insert.execute(params![
+                t.id.to_string(),
+                t.spec.kind.as_str(),
+                t.spec.intensity.as_str(),
+                t.spec.fail_percent,
+                t.status.as_str(),
+                t.created_at.0,
+                t.trace_id,
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(vec![(); tasks.len()])
 }
 
 impl From<DbError> for StoreError {
@@ -87,8 +112,10 @@ impl EmbeddedTaskStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or created.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let db = Db::open(path, durability, SCHEMA)?;
         Ok(Self {
-            db: Db::open(path, durability, SCHEMA)?,
+            creates: GroupCommit::new(db.clone(), insert_tasks),
+            db,
         })
     }
 }
@@ -96,37 +123,14 @@ impl EmbeddedTaskStore {
 #[async_trait]
 impl TaskStore for EmbeddedTaskStore {
     async fn create(&self, tasks: &[Task]) -> Result<(), StoreError> {
-        let tasks = tasks.to_vec();
-        Ok(self
-            .db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
-                         created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
-                    )?;
-                    for t in &tasks {
-                        insert.execute(params![
-                            t.id.to_string(),
-                            t.spec.kind.as_str(),
-                            t.spec.intensity.as_str(),
-                            t.spec.fail_percent,
-                            t.status.as_str(),
-                            t.created_at.0,
-                            t.trace_id,
-                        ])?;
-                    }
-                }
-                tx.commit()
-            })
-            .await?)
+        self.creates.submit(tasks.to_vec()).await?;
+        Ok(())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
         Ok(self
             .db
-            .call(move |conn| {
+            .read(move |conn| {
                 conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
                     .query_row(params![id.to_string()], task_from_row)
                     .optional()
@@ -210,7 +214,7 @@ impl TaskStore for EmbeddedTaskStore {
         let limit = page_size(q.limit);
         let mut rows = self
             .db
-            .call(move |conn| {
+            .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM tasks
                      WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR seq < ?2)
@@ -238,7 +242,7 @@ impl TaskStore for EmbeddedTaskStore {
     async fn counts(&self) -> Result<StatusCounts, StoreError> {
         let rows = self
             .db
-            .call(|conn| {
+            .read(|conn| {
                 conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?
                     .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()
