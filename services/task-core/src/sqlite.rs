@@ -217,6 +217,8 @@ pub(crate) struct GroupCommit<I, R> {
 }
 
 type Write<I, R> = fn(&mut Connection, &[I]) -> rusqlite::Result<Vec<R>>;
+/// Where a caller's results go.
+type Done<R> = tokio::sync::oneshot::Sender<Result<Vec<R>, DbError>>;
 
 struct GroupInner<I, R> {
     db: Db,
@@ -225,10 +227,7 @@ struct GroupInner<I, R> {
 }
 
 struct Queued<I, R> {
-    waiting: Vec<(
-        Vec<I>,
-        tokio::sync::oneshot::Sender<Result<Vec<R>, DbError>>,
-    )>,
+    waiting: Vec<(Vec<I>, Done<R>)>,
     flush_started: bool,
 }
 
