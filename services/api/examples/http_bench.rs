@@ -23,11 +23,27 @@ const BODY: &str = r#"{"kind":"cpu","intensity":"light","fail_percent":10}"#;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("bare") {
-        bare(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0));
-        return;
+    match args.get(1).map(String::as_str) {
+        Some("bare") => bare(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0)),
+        // `latency PORT RATE`: the open-loop measurement alone, against an API already running.
+        Some("latency") => {
+            let arg = |i: usize| args.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let (latencies, errors) = open_loop(arg(2) as u16, arg(3), 10);
+            println!(
+                "p50 {:.2} ms, p99 {:.2} ms, non-202 {errors}",
+                percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+                percentile(&latencies, 0.99).as_secs_f64() * 1e3
+            );
+        }
+        // `receiver`: an OTLP receiver alone, for profiling the API with export on.
+        Some("receiver") => {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            let receiver = rt.block_on(testkit::otlp::Receiver::start());
+            println!("{}", receiver.endpoint);
+            rt.block_on(std::future::pending::<()>());
+        }
+        _ => orchestrate(),
     }
-    orchestrate();
 }
 
 /// The baseline: parse the same JSON, answer 202.
@@ -171,6 +187,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// User + system CPU time a process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -243,7 +272,9 @@ fn orchestrate() {
 
     eprintln!("measuring telemetry overhead ...");
     let (off, off_port) = start_api("api-telemetry-off", &[("RUST_LOG", "off".into())]);
+    let off_cpu = cpu_seconds(off.0.id());
     let off_rps = wrk(off_port, &script);
+    let off_cpu = cpu_seconds(off.0.id()) - off_cpu;
     drop(off);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let receiver = rt.block_on(testkit::otlp::Receiver::start());
@@ -254,7 +285,10 @@ fn orchestrate() {
             ("OTEL_TRACES_SAMPLER", "always_on".into()),
         ],
     );
+    let (on_cpu, receiver_cpu) = (cpu_seconds(on.0.id()), cpu_seconds(std::process::id()));
     let on_rps = wrk(on_port, &script);
+    let on_cpu = cpu_seconds(on.0.id()) - on_cpu;
+    let receiver_cpu = cpu_seconds(std::process::id()) - receiver_cpu;
     drop(on);
     let exported = receiver.spans().len();
 
@@ -300,4 +334,21 @@ fn orchestrate() {
         on_rps / off_rps
     );
     println!("{:<48} {:>12}", "spans the receiver got", exported);
+    // Per request CPU of the API process itself, which the receiver's share of the cores does
+    // not distort.
+    let per_request_us = |cpu: f64, rps: f64| cpu / (rps * 10.0) * 1e6;
+    println!(
+        "{:<48} {:>12.1}",
+        "API CPU per request, telemetry off, us",
+        per_request_us(off_cpu, off_rps)
+    );
+    println!(
+        "{:<48} {:>12.1}",
+        "API CPU per request, exported, us",
+        per_request_us(on_cpu, on_rps)
+    );
+    println!(
+        "{:<48} {:>12.1}",
+        "receiver CPU during the exported run, s", receiver_cpu
+    );
 }
