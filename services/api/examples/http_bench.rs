@@ -27,7 +27,11 @@ fn main() {
         Some("bare") => bare(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0)),
         // `latency PORT RATE`: the open-loop measurement alone, against an API already running.
         Some("latency") => {
-            let arg = |i: usize| args.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let arg = |i: usize| {
+                args.get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
             let (latencies, errors) = open_loop(arg(2) as u16, arg(3), 10);
             println!(
                 "p50 {:.2} ms, p99 {:.2} ms, non-202 {errors}",
@@ -195,7 +199,12 @@ fn cpu_seconds(pid: u32) -> f64 {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
     (ticks(11) + ticks(12)) / 100.0
 }
