@@ -13,6 +13,7 @@ locals {
   }
   api_port    = 8080
   runner_port = 9090
+  dora_port   = 9465
 }
 
 module "network" {
@@ -40,7 +41,7 @@ module "table" {
 
 module "registry" {
   source       = "./modules/registry"
-  repositories = ["task-platform/api", "task-platform/task-runner"]
+  repositories = ["task-platform/api", "task-platform/task-runner", "task-platform/dora"]
 }
 
 module "load_balancer" {
@@ -216,7 +217,7 @@ module "cicd_access" {
   github_repository     = var.github_repository
   github_environment    = var.environment
   ecr_repository_arns   = values(module.registry.repository_arns)
-  pass_role_arns        = [module.api.task_role_arn, module.api.execution_role_arn, module.runner.task_role_arn, module.runner.execution_role_arn]
+  pass_role_arns        = [module.api.task_role_arn, module.api.execution_role_arn, module.runner.task_role_arn, module.runner.execution_role_arn, module.dora.task_role_arn, module.dora.execution_role_arn]
   frontend_bucket_arn   = module.frontend.bucket_arn
   distribution_arn      = module.frontend.distribution_arn
   grafana_workspace_arn = "arn:aws:grafana:${var.region}:${data.aws_caller_identity.current.account_id}:/workspaces/${module.observability.grafana_workspace_id}"

@@ -67,6 +67,24 @@ variable "runner_image" {
   nullable    = false
 }
 
+variable "dora_image" {
+  description = "Image of the DORA metrics collector (`docker build --target dora`, `telemetry dora serve`)."
+  type        = string
+  nullable    = false
+}
+
+variable "dora_collect_interval_seconds" {
+  description = "Seconds between collections of the repository's deployments from the GitHub REST API."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.dora_collect_interval_seconds >= 60
+    error_message = "Collect at most once a minute: each collection reads every deployment's statuses."
+  }
+}
+
 variable "certificate_arn" {
   description = "ACM certificate of the API load balancer."
   type        = string

@@ -3,8 +3,8 @@
 # pushes it to the environment's ECR repository `task-platform/SERVICE`, and writes `image=...` to
 # $GITHUB_OUTPUT. Needs AWS credentials (OIDC) and AWS_REGION.
 set -euo pipefail
-service=${1:?usage: push-image.sh api|task-runner}
-case "$service" in api | task-runner) ;; *) echo "unknown service $service" >&2; exit 2 ;; esac
+service=${1:?usage: push-image.sh api|task-runner|dora}
+case "$service" in api | task-runner | dora) ;; *) echo "unknown service $service" >&2; exit 2 ;; esac
 account=$(aws sts get-caller-identity --query Account --output text)
 registry="${account}.dkr.ecr.${AWS_REGION}.amazonaws.com"
 image="${registry}/task-platform/${service}:${GITHUB_SHA:?}"

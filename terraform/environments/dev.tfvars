@@ -5,6 +5,7 @@ github_repository    = "task-platform/task-platform"
 certificate_arn      = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
 api_image            = "public.ecr.aws/docker/library/busybox:stable"
 runner_image         = "public.ecr.aws/docker/library/busybox:stable"
+dora_image           = "public.ecr.aws/docker/library/busybox:stable"
 create_oidc_provider = true
 nat_gateway_mode     = "single"
 api_min_count        = 1

@@ -26,6 +26,7 @@ variables {
   certificate_arn   = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
   api_image         = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/task-platform/api:abc"
   runner_image      = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/task-platform/task-runner:abc"
+  dora_image        = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/task-platform/dora:abc"
 }
 
 run "runners_deploy_rolling_with_circuit_breaker_and_rollback_without_public_ips" {
@@ -88,6 +89,53 @@ run "runners_deploy_rolling_with_circuit_breaker_and_rollback_without_public_ips
   assert {
     condition     = aws_iam_role.task.name != aws_iam_role.execution.name
     error_message = "Task and execution roles must be separate."
+  }
+}
+
+run "a_service_gets_secrets_from_secrets_manager_and_may_have_no_app_policy" {
+  command = plan
+  module {
+    source = "./modules/ecs_service"
+  }
+  variables {
+    name                        = "dora"
+    environment                 = { LISTEN = "0.0.0.0:9465" }
+    secrets                     = { GITHUB_TOKEN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t", GITHUB_WEBHOOK_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:w" }
+    app_calls_aws               = false
+    cluster_arn                 = "arn:aws:ecs:eu-west-1:123456789012:cluster/c"
+    image                       = "dora:abc"
+    metrics_port                = 9465
+    adot_config                 = "receivers: {}"
+    prometheus_remote_write_url = "https://aps.example/api/v1/remote_write"
+    prometheus_workspace_arn    = "arn:aws:aps:eu-west-1:123456789012:workspace/ws"
+    vpc_id                      = "vpc-1"
+    subnet_ids                  = ["subnet-1", "subnet-2"]
+  }
+
+  assert {
+    condition     = tomap({ for s in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets : s.name => s.valueFrom }) == var.secrets
+    error_message = "Secrets must reach the app container as ECS secrets (valueFrom), not plain environment variables."
+  }
+  assert {
+    condition     = !contains([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name], "GITHUB_TOKEN")
+    error_message = "A secret must not also be a plain environment variable."
+  }
+  assert {
+    condition     = length(aws_iam_role_policy.secrets) == 1 && length(aws_iam_role_policy.app) == 0
+    error_message = "Only the execution role may read the secrets; an app that calls no AWS API gets no app policy."
+  }
+}
+
+run "the_dora_collector_runs_with_its_sidecar_and_github_secrets" {
+  command = plan
+
+  assert {
+    condition     = length(module.dora.app_policy_names) == 0
+    error_message = "The collector calls no AWS API: its task role has only the sidecar's telemetry policy."
+  }
+  assert {
+    condition     = aws_secretsmanager_secret.github_token.name == "task-platform-dev/dora/github-token"
+    error_message = "The token secret is named per environment."
   }
 }
 
@@ -293,7 +341,7 @@ run "deploy_roles_trust_only_this_repository_and_environment" {
   }
 
   assert {
-    condition     = toset(flatten([for c in data.aws_iam_policy_document.trust["deploy"].statement[0].condition : c.values if c.variable == "token.actions.githubusercontent.com:sub"])) == toset(["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dashboards"])
+    condition     = toset(flatten([for c in data.aws_iam_policy_document.trust["deploy"].statement[0].condition : c.values if c.variable == "token.actions.githubusercontent.com:sub"])) == toset(["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dora", "repo:acme/task-platform:environment:dev-dashboards"])
     error_message = "The deploy role must trust only this repository's dev service environments."
   }
   assert {
@@ -310,7 +358,7 @@ run "the_whole_platform_plans_and_wires_the_grafana_tag_and_rules" {
   command = plan
 
   assert {
-    condition     = module.cicd_access.deploy_role_trust == ["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dashboards"]
+    condition     = module.cicd_access.deploy_role_trust == ["repo:acme/task-platform:environment:dev-api", "repo:acme/task-platform:environment:dev-task-runner", "repo:acme/task-platform:environment:dev-frontend", "repo:acme/task-platform:environment:dev-dora", "repo:acme/task-platform:environment:dev-dashboards"]
     error_message = "The root must pin the deploy role to its environment."
   }
   assert {

@@ -25,6 +25,7 @@ variables {
   certificate_arn   = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
   api_image         = "api:abc"
   runner_image      = "runner:abc"
+  dora_image        = "dora:abc"
 }
 
 run "rejects_an_unknown_environment" {
@@ -41,6 +42,14 @@ run "rejects_a_grace_period_longer_than_ecs_allows" {
     runner_grace_period_seconds = 200
   }
   expect_failures = [var.runner_grace_period_seconds]
+}
+
+run "rejects_collecting_deployments_more_than_once_a_minute" {
+  command = plan
+  variables {
+    dora_collect_interval_seconds = 10
+  }
+  expect_failures = [var.dora_collect_interval_seconds]
 }
 
 run "rejects_a_single_availability_zone" {

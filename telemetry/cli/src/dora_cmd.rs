@@ -40,7 +40,7 @@ pub struct GitHubArgs {
     environment: Option<String>,
 
     /// Label of incident issues; an incident names its deployment in its title or body.
-    #[arg(long, default_value = "incident")]
+    #[arg(long, env = "DORA_INCIDENT_LABEL", default_value = "incident")]
     incident_label: String,
 
     /// Longest wait for a rate limit to reset before giving up, in seconds.
@@ -88,7 +88,7 @@ pub struct ServeArgs {
     webhook_secret: String,
 
     /// Seconds between REST API collections; 0 relies on webhooks alone.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, env = "DORA_COLLECT_INTERVAL", default_value_t = 900)]
     collect_interval: u64,
 }
 

@@ -29,7 +29,7 @@ variable "github_repository" {
 variable "services" {
   description = "Services deployed by their own job; each job runs in the GitHub environment `<github_environment>-<service>`."
   type        = list(string)
-  default     = ["api", "task-runner", "frontend", "dashboards"]
+  default     = ["api", "task-runner", "frontend", "dora", "dashboards"]
   nullable    = false
 }
 

@@ -33,6 +33,22 @@ resource "aws_iam_role_policy_attachment" "execution" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
+data "aws_iam_policy_document" "secrets" {
+  count = length(var.secrets) > 0 ? 1 : 0
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = values(var.secrets)
+  }
+}
+
+resource "aws_iam_role_policy" "secrets" {
+  count  = length(var.secrets) > 0 ? 1 : 0
+  name   = "secrets"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.secrets[0].json
+}
+
 # Task role: what the app and its sidecar may do, and nothing else.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
@@ -41,6 +57,8 @@ resource "aws_iam_role" "task" {
 }
 
 resource "aws_iam_role_policy" "app" {
+  # A plan cannot look at a computed policy to decide, so the caller says.
+  count  = var.app_calls_aws ? 1 : 0
   name   = "app"
   role   = aws_iam_role.task.id
   policy = var.task_role_policy_json
@@ -106,6 +124,7 @@ resource "aws_ecs_task_definition" "this" {
         var.metrics_port == var.container_port ? [] : [{ containerPort = var.metrics_port, protocol = "tcp" }],
       )
       environment = [for k in sort(keys(local.app_environment)) : { name = k, value = local.app_environment[k] }]
+      secrets     = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
       healthCheck = {
         command     = ["CMD", "/app/healthcheck", "http://127.0.0.1:${coalesce(var.container_port, var.metrics_port)}/healthz"]
         interval    = 10

@@ -35,3 +35,13 @@ output "log_group_name" {
   description = "CloudWatch log group of the app and its sidecar."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "container_definitions" {
+  description = "The task definition's containers (JSON): the app first, then the ADOT collector."
+  value       = aws_ecs_task_definition.this.container_definitions
+}
+
+output "app_policy_names" {
+  description = "Inline policies of the app on the task role (empty when `app_calls_aws` is false)."
+  value       = aws_iam_role_policy.app[*].name
+}

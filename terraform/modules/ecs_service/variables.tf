@@ -95,9 +95,23 @@ variable "stop_timeout" {
   }
 }
 
+variable "app_calls_aws" {
+  description = "Whether the app itself calls AWS APIs. `false` gives the task role only the sidecar's telemetry policy (and `task_role_policy_json` is ignored)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "task_role_policy_json" {
-  description = "IAM policy of the app itself (least privilege: its queue, its table)."
+  description = "IAM policy of the app itself (least privilege: its queue, its table); required when `app_calls_aws`."
   type        = string
+  default     = null
+}
+
+variable "secrets" {
+  description = "Environment variables of the app container filled from Secrets Manager when a task starts: name -> secret ARN. Only the execution role may read them."
+  type        = map(string)
+  default     = {}
   nullable    = false
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# deploy-runner.sh: registers a task definition revision with $IMAGE and rolls the runner service
-# onto it. The deployment circuit breaker stops a failing rollout and rolls back; this script waits
-# for a steady state and fails if the service ended on another revision.
+# deploy-rolling.sh SERVICE (task-runner or dora): registers a task definition revision with
+# $IMAGE and rolls the service onto it. The deployment circuit breaker stops a failing rollout and
+# rolls back; this script waits for a steady state and fails if the service ended on another
+# revision.
 set -euo pipefail
 : "${IMAGE:?}" "${TARGET:?}"
 cluster="task-platform-${TARGET}"
-name="task-platform-${TARGET}-task-runner"
+service=${1:?usage: deploy-rolling.sh task-runner|dora}
+name="task-platform-${TARGET}-${service}"
 
 current=$(aws ecs describe-services --cluster "$cluster" --services "$name" --query 'services[0].taskDefinition' --output text)
 aws ecs describe-task-definition --task-definition "$current" --query taskDefinition > taskdef.json
