@@ -23,8 +23,6 @@ use crate::retry::Backoff;
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// Requests in flight at once (GitHub asks integrators not to hammer it in parallel).
 const CONCURRENCY: usize = 4;
-/// Deployments kept per environment from before the window (see `collect`).
-const KEPT_BEFORE_WINDOW: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -323,32 +321,7 @@ impl GitHub {
                 failed_at: None,
             });
         }
-        // A few deployments before the window are kept per environment: the window's first
-        // success is compared with the last success before it, and a rollback is recognised by
-        // a sha shipped earlier.
-        deployments.sort_by_key(|d| (d.created_at, d.id));
-        let mut before: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut keep = vec![false; deployments.len()];
-        for (i, d) in deployments.iter().enumerate() {
-            if d.created_at > since {
-                keep[i] = true;
-            } else {
-                before
-                    .entry(d.github_environment.clone())
-                    .or_default()
-                    .push(i);
-            }
-        }
-        for list in before.into_values() {
-            for &i in list.iter().rev().take(KEPT_BEFORE_WINDOW) {
-                keep[i] = true;
-            }
-        }
-        let mut deployments: Vec<Deployment> = deployments
-            .into_iter()
-            .zip(keep)
-            .filter_map(|(d, k)| k.then_some(d))
-            .collect();
+        let mut deployments = super::model::window_with_bases(deployments, since);
         progress(&format!("{} deployments", deployments.len()));
 
         let total = deployments.len();

@@ -75,6 +75,44 @@ pub struct History {
     pub incidents: Vec<Incident>,
 }
 
+/// Deployments kept per environment from before a window (see [`window_with_bases`]).
+const KEPT_BEFORE_WINDOW: usize = 5;
+
+/// The deployments created after `since`, plus the last few before it in each GitHub
+/// environment: the window's first success is compared with the last success before it, and a
+/// rollback is recognised by a sha shipped earlier. Sorted by creation.
+pub fn window_with_bases(mut deployments: Vec<Deployment>, since: i64) -> Vec<Deployment> {
+    deployments.sort_by_key(|d| (d.created_at, d.id));
+    let mut before: HashMap<&str, usize> = HashMap::new();
+    let mut keep = vec![false; deployments.len()];
+    for (i, d) in deployments.iter().enumerate().rev() {
+        if d.created_at > since {
+            keep[i] = true;
+        } else {
+            let n = before.entry(&d.github_environment).or_default();
+            keep[i] = *n < KEPT_BEFORE_WINDOW;
+            *n += 1;
+        }
+    }
+    deployments
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(d))
+        .collect()
+}
+
+impl History {
+    /// Forgets what no window ending now or later can use: deployments older than `since` beyond
+    /// the few kept as bases, their commits, and older incidents. Keeps a long-running receiver's
+    /// memory bounded.
+    pub fn trim(&mut self, since: i64) {
+        self.deployments = window_with_bases(std::mem::take(&mut self.deployments), since);
+        let kept: std::collections::HashSet<u64> = self.deployments.iter().map(|d| d.id).collect();
+        self.changes.retain(|id, _| kept.contains(id));
+        self.incidents.retain(|i| i.created_at > since);
+    }
+}
+
 /// Finds the deployment an incident names: `deployments/<id>` (an API or web URL) or
 /// `deployment <id>` / `deployment #<id>` / `deployment: <id>` in its title or body.
 pub fn linked_deployment(text: &str) -> Option<u64> {
@@ -111,6 +149,38 @@ mod tests {
         assert_eq!(linked_deployment("Caused by Deployment #105"), Some(105));
         assert_eq!(linked_deployment("deployment: 7 broke it"), Some(7));
         assert_eq!(linked_deployment("the deployment went badly"), None);
+    }
+
+    fn deployment(id: u64, env: &str, created_at: i64) -> Deployment {
+        Deployment {
+            id,
+            sha: format!("s{id}"),
+            github_environment: env.into(),
+            created_at,
+            succeeded_at: Some(created_at + 1),
+            failed_at: None,
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_the_window_and_a_few_bases_per_environment() {
+        let mut h = History::default();
+        for i in 0..20 {
+            h.deployments.push(deployment(i, "dev-api", i as i64 * 10));
+            h.changes.insert(i, Vec::new());
+        }
+        h.deployments.push(deployment(100, "production-api", 5));
+        h.incidents.push(Incident {
+            number: 1,
+            created_at: 50,
+            deployment_id: Some(3),
+        });
+        h.trim(150);
+        let ids: Vec<u64> = h.deployments.iter().map(|d| d.id).collect();
+        // 16..19 are after 150; 11..15 are the five bases; production keeps its only one.
+        assert_eq!(ids, [100, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+        assert_eq!(h.changes.len(), 9);
+        assert!(h.incidents.is_empty());
     }
 
     #[test]

@@ -236,7 +236,12 @@ impl Service {
     }
 
     fn recompute(&self) {
-        let summaries = compute::compute(&lock(&self.history), now(), &WINDOWS_DAYS);
+        let now = now();
+        let summaries = {
+            let mut history = lock(&self.history);
+            history.trim(now - WINDOWS_DAYS[WINDOWS_DAYS.len() - 1] * DAY);
+            compute::compute(&history, now, &WINDOWS_DAYS)
+        };
         self.metrics.set(&summaries);
     }
 
