@@ -67,13 +67,7 @@ impl FakeGitHub {
             .route("/repos/{owner}/{repo}/issues", get(issues))
             .layer(middleware::from_fn_with_state(state.clone(), gate))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake GitHub");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (url, server) = crate::serve_fake(app, "GitHub").await;
         Self {
             url,
             state,

@@ -85,13 +85,7 @@ impl FakeGrafana {
             )
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Grafana");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (url, server) = crate::serve_fake(app, "Grafana").await;
         Self {
             url,
             state,
@@ -417,13 +411,7 @@ impl FakeManagedGrafana {
             )
             .layer(middleware::from_fn(require_sigv4))
             .with_state(control.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Managed Grafana");
-        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (endpoint, server) = crate::serve_fake(app, "Managed Grafana").await;
         Self {
             endpoint,
             state: control.state,

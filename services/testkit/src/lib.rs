@@ -51,6 +51,19 @@ impl Moto {
     }
 }
 
+/// Serves `app` on a free loopback port until the returned task is dropped or aborted; returns
+/// its base URL. The fakes of GitHub and Grafana run on it.
+pub async fn serve_fake(app: axum::Router, what: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind the fake {what}: {e}"));
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, server)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
