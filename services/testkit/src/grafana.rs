@@ -434,13 +434,7 @@ impl FakeManagedGrafana {
 
     /// Environment for a child process whose AWS SDK should use this fake.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        crate::aws_env(&self.endpoint)
     }
 }
 

@@ -37,6 +37,25 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// Sends `request` as try `attempt`. A connection failure or timeout with tries left waits
+    /// and answers `None`: send again.
+    pub async fn send(
+        &self,
+        attempt: u32,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Option<reqwest::Response>, reqwest::Error> {
+        match request.send().await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if attempt < self.attempts && (e.is_connect() || e.is_timeout()) => {
+                tokio::time::sleep(self.delay(attempt, None)).await;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// `Retry-After` in seconds (the form Grafana and GitHub send).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers

@@ -283,13 +283,13 @@ impl Grafana {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < self.backoff.attempts && (e.is_connect() || e.is_timeout()) => {
-                    tokio::time::sleep(self.backoff.delay(attempt, None)).await;
-                    continue;
-                }
-                Err(e) => return Err(transport(e)),
+            let Some(response) = self
+                .backoff
+                .send(attempt, request)
+                .await
+                .map_err(transport)?
+            else {
+                continue;
             };
             let status = response.status();
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();

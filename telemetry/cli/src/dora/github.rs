@@ -132,13 +132,13 @@ impl GitHub {
             if let Some(c) = self.lock_cache().get(url) {
                 request = request.header(header::IF_NONE_MATCH, &c.etag);
             }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < self.backoff.attempts && (e.is_connect() || e.is_timeout()) => {
-                    tokio::time::sleep(self.backoff.delay(attempt, None)).await;
-                    continue;
-                }
-                Err(e) => return Err(transport(e)),
+            let Some(response) = self
+                .backoff
+                .send(attempt, request)
+                .await
+                .map_err(transport)?
+            else {
+                continue;
             };
             let status = response.status();
             let headers = response.headers().clone();
