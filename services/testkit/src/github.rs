@@ -130,7 +130,7 @@ impl FakeGitHub {
     }
 }
 
-/// Token check, the scripted rate limit, and the request count.
+/// Token check, unknown repositories (404), the scripted rate limit, and the request count.
 async fn gate(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let n = {
         let mut s = lock(&state);
@@ -147,6 +147,9 @@ async fn gate(State(state): State<Shared>, request: Request, next: Next) -> Resp
             Json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})),
         )
             .into_response();
+    }
+    if !is_our_repo(&state, request.uri().path()) {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
     }
     if request.headers().get(header::USER_AGENT).is_none() {
         return (StatusCode::FORBIDDEN, Json(json!({"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}))).into_response();
@@ -282,24 +285,20 @@ fn respond(
     r
 }
 
-fn check_repo(state: &Shared, owner: &str, repo: &str) -> Option<Response> {
-    (lock(state).repo != format!("{owner}/{repo}"))
-        .then(|| (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response())
+/// Whether a `/repos/{owner}/{repo}/...` path names the scripted repository.
+fn is_our_repo(state: &Shared, path: &str) -> bool {
+    let mut parts = path.trim_start_matches('/').split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some(owner), Some(repo)) => lock(state).repo == format!("{owner}/{repo}"),
+        _ => false,
+    }
 }
 
 fn array(items: &[Value]) -> Value {
     Value::Array(items.to_vec())
 }
 
-async fn deployments(
-    State(state): State<Shared>,
-    Path((o, r)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Some(nf) = check_repo(&state, &o, &r) {
-        return nf;
-    }
+async fn deployments(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let env = paging(&uri).environment;
     let items: Vec<Value> = lock(&state)
         .deployments
@@ -313,13 +312,10 @@ async fn deployments(
 
 async fn statuses(
     State(state): State<Shared>,
-    Path((o, r, id)): Path<(String, String, u64)>,
+    Path((_, _, id)): Path<(String, String, u64)>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if let Some(nf) = check_repo(&state, &o, &r) {
-        return nf;
-    }
     let items = lock(&state).statuses.get(&id).cloned();
     match items {
         Some(items) => respond(&headers, &uri, &state, array, &items),
@@ -329,13 +325,10 @@ async fn statuses(
 
 async fn compare(
     State(state): State<Shared>,
-    Path((o, r, spec)): Path<(String, String, String)>,
+    Path((_, _, spec)): Path<(String, String, String)>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if let Some(nf) = check_repo(&state, &o, &r) {
-        return nf;
-    }
     let Some((base, head)) = spec.split_once("...") else {
         return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
     };
@@ -364,29 +357,13 @@ async fn compare(
     )
 }
 
-async fn pulls(
-    State(state): State<Shared>,
-    Path((o, r)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Some(nf) = check_repo(&state, &o, &r) {
-        return nf;
-    }
+async fn pulls(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let mut items = lock(&state).pulls.clone();
     items.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
     respond(&headers, &uri, &state, array, &items)
 }
 
-async fn issues(
-    State(state): State<Shared>,
-    Path((o, r)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Some(nf) = check_repo(&state, &o, &r) {
-        return nf;
-    }
+async fn issues(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let label = paging(&uri).labels;
     let items: Vec<Value> = lock(&state)
         .issues

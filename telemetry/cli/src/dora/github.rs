@@ -144,12 +144,16 @@ impl GitHub {
             let headers = response.headers().clone();
             if status == StatusCode::NOT_MODIFIED {
                 self.counts.not_modified.fetch_add(1, Ordering::Relaxed);
-                if let Some(c) = self.lock_cache().get(url) {
-                    return Ok((c.body.clone(), c.next.clone()));
-                }
-                // A 304 without a cached body cannot happen unless the cache was cleared;
-                // ask again without the validator.
-                continue;
+                // Only sent a validator for a cached page, so the page is there.
+                return self
+                    .lock_cache()
+                    .get(url)
+                    .map(|c| (c.body.clone(), c.next.clone()))
+                    .ok_or_else(|| GitHubError::Status {
+                        url: url.to_owned(),
+                        status,
+                        message: "304 for a page that was never fetched".into(),
+                    });
             }
             if let Some(wait) = self.rate_limit_wait(status, &headers, attempt)? {
                 self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
