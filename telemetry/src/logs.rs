@@ -1,19 +1,29 @@
 //! JSON log lines that lead to their trace: every line inside a span carries the OpenTelemetry
 //! `trace_id` and `span_id` of that span.
+//!
+//! A layer of its own rather than `tracing_subscriber::fmt`: the fmt layer formats every span's
+//! fields into a string when the span opens, for log formats that print them. These lines never
+//! do (the span's fields go to the trace), so that work, on every span of every request, is
+//! skipped.
 
-use std::fmt;
+use std::{fmt, io::Write as _};
 
 use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber, field::Field};
-use tracing_subscriber::{
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
-    registry::LookupSpan,
-};
+use tracing_subscriber::{fmt::MakeWriter, layer::Context, registry::LookupSpan};
 
-/// A `FormatEvent` writing one JSON object per line:
+/// A layer writing one JSON object per event:
 /// `{"timestamp","level","target","message", <fields>, "span", "trace_id", "span_id"}`.
-pub(crate) struct JsonWithTrace;
+pub(crate) struct JsonLogs<W> {
+    writer: W,
+}
+
+impl<W> JsonLogs<W> {
+    pub(crate) fn new(writer: W) -> Self {
+        Self { writer }
+    }
+}
 
 struct Fields(Map<String, Value>);
 
@@ -40,17 +50,12 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl<S, N> FormatEvent<S, N> for JsonWithTrace
+impl<S, W> tracing_subscriber::Layer<S> for JsonLogs<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
+    W: for<'w> MakeWriter<'w> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let mut fields = Fields(Map::new());
         let now = time::OffsetDateTime::now_utc()
@@ -62,7 +67,7 @@ where
             .insert("level".into(), meta.level().as_str().into());
         fields.0.insert("target".into(), meta.target().into());
         event.record(&mut fields);
-        if let Some(span) = ctx.lookup_current() {
+        if let Some(span) = ctx.event_span(event) {
             fields.0.insert("span".into(), span.name().into());
             let cx = tracing::dispatcher::get_default(|d| {
                 tracing_opentelemetry::get_otel_context(&span.id(), d)
@@ -79,7 +84,12 @@ where
                 }
             }
         }
-        let line = serde_json::to_string(&fields.0).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{line}")
+        let Ok(mut line) = serde_json::to_vec(&fields.0) else {
+            return;
+        };
+        line.push(b'\n');
+        // One write per line, so lines of concurrent events never interleave; a log line that
+        // cannot be written has nowhere better to go.
+        let _ = self.writer.make_writer_for(meta).write_all(&line);
     }
 }

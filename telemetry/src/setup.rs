@@ -5,7 +5,7 @@ use opentelemetry_aws::trace::{XrayIdGenerator, XrayPropagator};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::logs::JsonWithTrace;
+use crate::logs::JsonLogs;
 
 /// Why telemetry could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -95,16 +95,21 @@ where
     tracing_subscriber::registry()
         .with(filter)
         .with(
+            // Source location, thread, target and busy/idle time would be seven more attributes
+            // on every span, each stored and exported; the span names and our attributes locate
+            // the work. Nothing reads OpenTelemetry's current context (trace context goes through
+            // the tracing span), so entering a span need not activate it: futures enter their
+            // span on every poll.
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
-                .with_error_records_to_exceptions(true),
+                .with_error_records_to_exceptions(true)
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_context_activation(false),
         )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .event_format(JsonWithTrace)
-                .with_ansi(false)
-                .with_writer(writer),
-        )
+        .with(JsonLogs::new(writer))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })

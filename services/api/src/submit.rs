@@ -16,7 +16,7 @@ use task_core::{
     Intensity, Kind, Task, TaskSpec,
     queue::{MAX_BATCH, OutgoingMessage, QueueError},
 };
-use tracing::Instrument;
+use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
@@ -188,22 +188,45 @@ pub async fn enqueue(
 /// One batch with retries of what failed; returns (sent, not sent).
 async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
-    let destination = queue.name().to_owned();
-    // One producer span per message ("create"), whose context the message carries, and one
-    // client span for the batch send, as the messaging conventions describe batching.
+    let destination = queue.name();
+    let send_span = |kind: &'static str, count: Option<usize>| {
+        tracing::info_span!(
+            "send",
+            otel.name = format!("send {destination}"),
+            otel.kind = kind,
+            otel.status_code = Empty,
+            messaging.system = queue.messaging_system(),
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.destination.name = destination,
+            messaging.batch.message_count = count,
+            messaging.message.id = Empty,
+            task.id = Empty,
+        )
+    };
+    // The messaging conventions: a lone message is created and sent in one operation, so its
+    // "send" span is the producer span whose context the message carries. In a batch of several,
+    // each message gets a "create" producer span of its own and each attempt a "send" client span.
+    let lone = (batch.len() == 1).then(|| send_span("producer", None));
     let mut pending: Vec<(Task, OutgoingMessage)> = batch
         .iter()
         .map(|task| {
-            let span = tracing::info_span!(
-                "create",
-                otel.name = format!("create {destination}"),
-                otel.kind = "producer",
-                messaging.system = queue.messaging_system(),
-                messaging.operation.type = "create",
-                messaging.operation.name = "create",
-                messaging.destination.name = %destination,
-                task.id = %task.id,
-            );
+            let span = match &lone {
+                Some(span) => {
+                    span.record("task.id", tracing::field::display(task.id));
+                    span.clone()
+                }
+                None => tracing::info_span!(
+                    "create",
+                    otel.name = format!("create {destination}"),
+                    otel.kind = "producer",
+                    messaging.system = queue.messaging_system(),
+                    messaging.operation.type = "create",
+                    messaging.operation.name = "create",
+                    messaging.destination.name = destination,
+                    task.id = %task.id,
+                ),
+            };
             let (attributes, trace_header) =
                 telemetry::propagation::inject_message(&span.context());
             (
@@ -222,24 +245,22 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1))).await;
         }
-        let messages: Vec<OutgoingMessage> = pending.iter().map(|(_, m)| m.clone()).collect();
-        let span = tracing::info_span!(
-            "send",
-            otel.name = format!("send {destination}"),
-            otel.kind = "client",
-            messaging.system = queue.messaging_system(),
-            messaging.operation.type = "send",
-            messaging.operation.name = "send",
-            messaging.destination.name = %destination,
-            messaging.batch.message_count = messages.len(),
-        );
-        match queue.send_batch(&messages).instrument(span).await {
+        let (tasks, messages): (Vec<Task>, Vec<OutgoingMessage>) = pending.into_iter().unzip();
+        let span = lone
+            .clone()
+            .unwrap_or_else(|| send_span("client", Some(messages.len())));
+        match queue.send_batch(&messages).instrument(span.clone()).await {
             Ok(results) => {
                 let mut retry = Vec::new();
                 last_errors.clear();
-                for ((task, message), result) in pending.into_iter().zip(results) {
+                for ((task, message), result) in tasks.into_iter().zip(messages).zip(results) {
                     match result {
-                        Ok(_) => sent.push(task),
+                        Ok(id) => {
+                            if lone.is_some() {
+                                span.record("messaging.message.id", id.as_str());
+                            }
+                            sent.push(task);
+                        }
                         Err(e) => {
                             last_errors.push(e);
                             retry.push((task, message));
@@ -253,7 +274,7 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
                 // unavailable queue is worth another attempt.
                 let transient = e.is_transient();
                 let text = e.to_string();
-                last_errors = pending
+                last_errors = tasks
                     .iter()
                     .map(|_| {
                         if transient {
@@ -263,6 +284,7 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
                         }
                     })
                     .collect();
+                pending = tasks.into_iter().zip(messages).collect();
                 if !transient {
                     break;
                 }
@@ -270,6 +292,11 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
         }
         if pending.is_empty() {
             break;
+        }
+    }
+    if !pending.is_empty() {
+        if let Some(span) = &lone {
+            span.record("otel.status_code", "ERROR");
         }
     }
     let lost = pending

@@ -22,6 +22,9 @@ use task_core::{
 use task_runner::{metrics::RunnerMetrics, runner::Runner, server, settings::RunnerSettings};
 use tokio::sync::watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "stack", version, about = "Runs the task platform locally.")]
 struct Cli {

@@ -206,8 +206,9 @@ impl Db {
 ///
 /// A commit costs far more than the rows in it (WAL frames, locks, and now and then a
 /// checkpoint), and a busy API has many requests writing at once. Each `submit` queues its items;
-/// the first one into an empty queue starts a flush task, which waits for the connection, takes
-/// everything queued by then, writes it in one transaction and hands each caller its own results.
+/// the first one into an empty queue starts a flush task, which lets the other ready tasks run,
+/// waits for the connection, takes everything queued by then, writes it in one transaction and
+/// hands each caller its own results.
 /// Nobody waits for a timer: a lone caller is flushed at once, and under load the batches grow by
 /// themselves. The flush runs in its own task, so a caller that goes away (a client hanging up)
 /// cannot abandon a half-done batch; a failed transaction fails every caller in it, and none of
@@ -279,6 +280,11 @@ impl<I: Send + Sync + 'static, R: Send + 'static> GroupInner<I, R> {
     }
 
     async fn flush(self: Arc<Self>) {
+        // Let the tasks that are ready now (requests already parsed and about to submit) run
+        // first, so their rows join this batch: spawned straight after the first submit, the
+        // flush would otherwise run before them and batches would stay at two or three rows.
+        // An idle runtime comes straight back here.
+        tokio::task::yield_now().await;
         let conn = Arc::clone(&self.db.conn).lock_owned().await;
         // Everything queued while waiting for the connection joins this batch; a caller that
         // comes after this point starts the next flush.

@@ -10,6 +10,9 @@ use task_core::backend::Backends;
 use task_runner::{metrics::RunnerMetrics, runner::Runner, server, settings::Settings};
 use tokio::sync::watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();

@@ -39,6 +39,7 @@ impl Span {
 }
 
 pub const SERVER: i32 = 2;
+pub const CLIENT: i32 = 3;
 pub const PRODUCER: i32 = 4;
 pub const CONSUMER: i32 = 5;
 pub const STATUS_ERROR: i32 = 2;

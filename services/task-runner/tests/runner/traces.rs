@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use task_core::Status;
-use testkit::otlp::{CONSUMER, PRODUCER, Receiver, SERVER, STATUS_ERROR, Span};
+use testkit::otlp::{CLIENT, CONSUMER, PRODUCER, Receiver, SERVER, STATUS_ERROR, Span};
 
 use crate::helpers::{Env, MAX_RECEIVE_COUNT, count_status};
 
@@ -61,15 +61,24 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
                 .expect("post");
             assert_eq!(r.status().as_u16(), 202);
             let body: Value = r.json().await.expect("json");
-            uuid::Uuid::parse_str(body["tasks"][0]["id"].as_str().unwrap_or_default()).expect("id")
+            body["tasks"]
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .map(|t| uuid::Uuid::parse_str(t["id"].as_str().unwrap_or_default()).expect("id"))
+                .collect::<Vec<_>>()
         }
     };
-    let good = submit(json!({"kind": "cpu", "intensity": "light"})).await;
-    let poison = submit(json!({"kind": "ram", "intensity": "light", "fail_percent": 100})).await;
+    let good = submit(json!({"kind": "cpu", "intensity": "light"})).await[0];
+    let poison = submit(json!({"kind": "ram", "intensity": "light", "fail_percent": 100})).await[0];
+    let pair = submit(json!({"kind": "cpu", "intensity": "light", "count": 2})).await;
     let ids = [good, poison];
-    env.wait_for(&ids, Duration::from_secs(60), "both finished", |t| {
-        count_status(t, Status::Succeeded) == 1 && count_status(t, Status::DeadLettered) == 1
-    })
+    env.wait_for(
+        &[good, poison, pair[0], pair[1]],
+        Duration::from_secs(60),
+        "all finished",
+        |t| count_status(t, Status::Succeeded) == 3 && count_status(t, Status::DeadLettered) == 1,
+    )
     .await;
     // SIGTERM flushes buffered spans.
     api.signal(libc::SIGTERM);
@@ -101,7 +110,10 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
             producer.parent_span_id, server.span_id,
             "the producer span is a child of the request"
         );
-        assert_eq!(producer.attr("messaging.operation.type"), "create");
+        // A lone message is created and sent in one operation: its send span is the producer.
+        assert_eq!(producer.name, format!("send {}", env.backends.queue.name()));
+        assert_eq!(producer.attr("messaging.operation.type"), "send");
+        assert!(!producer.attr("messaging.message.id").is_empty());
         assert!(!producer.attr("messaging.system").is_empty());
         assert_eq!(
             producer.attr("messaging.destination.name"),
@@ -160,6 +172,36 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
             assert_eq!(process[0].attr("task.outcome"), "succeeded");
             assert_ne!(process[0].status, STATUS_ERROR);
         }
+    }
+
+    // Two messages in one batch: a "create" producer span each, whose context its message
+    // carries, and one "send" client span for the batch, all children of the request.
+    let trace = env.task(pair[0]).await.trace_id.expect("trace id");
+    let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
+    let server = in_trace
+        .iter()
+        .find(|s| s.kind == SERVER)
+        .expect("server span");
+    let send: Vec<&&Span> = in_trace.iter().filter(|s| s.kind == CLIENT).collect();
+    assert_eq!(send.len(), 1, "one send span for the batch");
+    assert_eq!(send[0].attr("messaging.operation.type"), "send");
+    assert_eq!(send[0].attr("messaging.batch.message_count"), "2");
+    assert_eq!(send[0].parent_span_id, server.span_id);
+    for id in &pair {
+        let create = in_trace
+            .iter()
+            .find(|s| s.kind == PRODUCER && s.attr("task.id") == id.to_string())
+            .expect("a create span per message");
+        assert_eq!(create.attr("messaging.operation.type"), "create");
+        assert_eq!(create.parent_span_id, server.span_id);
+        let process = in_trace
+            .iter()
+            .find(|s| s.kind == CONSUMER && s.attr("task.id") == id.to_string())
+            .expect("a process span");
+        assert_eq!(
+            process.parent_span_id, create.span_id,
+            "processed under its own create span"
+        );
     }
 
     // Every runner log line about a task carries that task's trace id.
