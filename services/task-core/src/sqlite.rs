@@ -49,10 +49,19 @@ fn wait_for_lock(attempt: i32) -> bool {
 const INLINE_CHECKPOINT_PAGES: i64 = 20_000;
 /// How often the background checkpointer runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// WAL pages after which the checkpointer finishes with this handle's writes held (see
+/// [`spawn_checkpointer`]).
+const RESTART_WAL_PAGES: i64 = 4_096;
 
 /// Checkpoints `path` every [`CHECKPOINT_EVERY`] on its own connection until the handle is gone.
-/// A PASSIVE checkpoint takes no write lock: commits go on while it copies.
-fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<tokio::sync::Mutex<Connection>>) {
+///
+/// A PASSIVE checkpoint takes no write lock: commits go on while it copies. But under constant
+/// writes it never copies the frames appended while it ran, and SQLite only starts the WAL over
+/// once everything is copied, so the WAL would grow to [`INLINE_CHECKPOINT_PAGES`] and one commit
+/// would pay for a large inline checkpoint. Past [`RESTART_WAL_PAGES`], the checkpointer takes
+/// this handle's write connection for one more pass: only the last few frames are left, so writes
+/// wait for a short copy, and the next commit starts the WAL over.
+fn spawn_checkpointer(path: &Path, writer: std::sync::Weak<tokio::sync::Mutex<Connection>>) {
     let path = path.to_owned();
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -60,11 +69,25 @@ fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<tokio::sync::Mutex<Con
             let Ok(conn) = Connection::open(&path) else {
                 return;
             };
-            while alive.strong_count() > 0 {
+            // Returns the WAL's frames; errors (a busy file) are retried on the next tick, and
+            // commits checkpoint inline if this never succeeds.
+            let checkpoint =
+                || conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+            loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                // Errors (a busy file) are retried on the next tick; commits checkpoint inline if
-                // this never succeeds.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let Ok(frames) = checkpoint() else {
+                    continue;
+                };
+                if frames >= RESTART_WAL_PAGES {
+                    let Some(writer) = writer.upgrade() else {
+                        return;
+                    };
+                    let _writes_held = writer.blocking_lock();
+                    let _ = checkpoint();
+                }
+                if writer.strong_count() == 0 {
+                    return;
+                }
             }
         });
     if let Err(e) = spawned {
@@ -345,6 +368,29 @@ mod tests {
         let conn = db.conn.try_lock().expect("idle connection");
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_constant_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.sqlite");
+        let db = Db::open(&path, Durability::Normal, SCHEMA).expect("open");
+        // 12,000 one-row transactions back to back: about twice as many WAL frames, far past
+        // RESTART_WAL_PAGES, with no pause in which a passive checkpoint could catch up.
+        for v in 0..12_000i64 {
+            db.call(move |c| c.execute("INSERT INTO rows (v) VALUES (?1)", [v]))
+                .await
+                .expect("insert");
+        }
+        let wal = std::fs::metadata(dir.path().join("w.sqlite-wal"))
+            .expect("wal")
+            .len();
+        let page = 4096 + 24;
+        assert!(
+            wal < (2 * RESTART_WAL_PAGES as u64 + 1_000) * page,
+            "the WAL grew to {wal} bytes: it never started over"
+        );
+        assert_eq!(count(&db, "rows"), 12_000);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
