@@ -7,15 +7,7 @@ set -euo pipefail
 : "${IMAGE:?}" "${TARGET:?}"
 name="task-platform-${TARGET}-api"
 
-current=$(aws ecs describe-services --cluster "task-platform-${TARGET}" --services "$name" \
-    --query 'services[0].taskDefinition' --output text)
-aws ecs describe-task-definition --task-definition "$current" --query taskDefinition > taskdef.json
-jq --arg image "$IMAGE" --arg name "$name" '
-    .containerDefinitions |= map(if .name == $name then .image = $image else . end)
-    | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities, .registeredAt, .registeredBy)' \
-    taskdef.json > taskdef.new.json
-revision=$(aws ecs register-task-definition --cli-input-json file://taskdef.new.json \
-    --query taskDefinition.taskDefinitionArn --output text)
+revision=$("$(dirname "$0")/register-taskdef.sh" "$name")
 echo "registered $revision"
 
 appspec=$(jq -n --arg td "$revision" --arg name "$name" '{

@@ -9,14 +9,7 @@ cluster="task-platform-${TARGET}"
 service=${1:?usage: deploy-rolling.sh task-runner|dora}
 name="task-platform-${TARGET}-${service}"
 
-current=$(aws ecs describe-services --cluster "$cluster" --services "$name" --query 'services[0].taskDefinition' --output text)
-aws ecs describe-task-definition --task-definition "$current" --query taskDefinition > taskdef.json
-jq --arg image "$IMAGE" --arg name "$name" '
-    .containerDefinitions |= map(if .name == $name then .image = $image else . end)
-    | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities, .registeredAt, .registeredBy)' \
-    taskdef.json > taskdef.new.json
-revision=$(aws ecs register-task-definition --cli-input-json file://taskdef.new.json \
-    --query taskDefinition.taskDefinitionArn --output text)
+revision=$("$(dirname "$0")/register-taskdef.sh" "$name")
 aws ecs update-service --cluster "$cluster" --service "$name" --task-definition "$revision" >/dev/null
 echo "rolling $name to $revision"
 aws ecs wait services-stable --cluster "$cluster" --services "$name"
