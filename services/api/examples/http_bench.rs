@@ -129,21 +129,21 @@ fn open_loop(port: u16, rate: f64, seconds: u64) -> (Vec<Duration>, usize) {
             "POST /api/tasks HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
             BODY.len()
         );
-        let per_connection = OPEN_LOOP_CONNECTIONS;
-        let interval = Duration::from_secs_f64(per_connection as f64 / rate);
-        let sends = (rate * seconds as f64) as usize / per_connection;
+        let connections = OPEN_LOOP_CONNECTIONS;
+        let interval = Duration::from_secs_f64(connections as f64 / rate);
+        let sends = (rate * seconds as f64) as usize / connections;
         let start = tokio::time::Instant::now() + Duration::from_millis(100);
-        let connections: Vec<_> = (0..per_connection)
+        let handles: Vec<_> = (0..connections)
             .map(|i| {
                 let request = request.clone();
                 // Spread the connections' schedules over one interval.
-                let first = start + interval.mul_f64(i as f64 / per_connection as f64);
+                let first = start + interval.mul_f64(i as f64 / connections as f64);
                 tokio::spawn(async move { connection(port, request, first, interval, sends).await })
             })
             .collect();
-        let mut latencies = Vec::with_capacity(sends * per_connection);
+        let mut latencies = Vec::with_capacity(sends * connections);
         let mut errors = 0;
-        for c in connections {
+        for c in handles {
             let (mine, failed) = c.await.expect("join");
             latencies.extend(mine);
             errors += failed;
