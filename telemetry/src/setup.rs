@@ -31,6 +31,11 @@ impl Telemetry {
     }
 }
 
+/// `OTEL_SDK_DISABLED=true`: no spans at all (log lines stay, without trace ids).
+fn sdk_disabled() -> bool {
+    std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 fn exporting_configured() -> bool {
     [
         "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -38,14 +43,14 @@ fn exporting_configured() -> bool {
     ]
     .iter()
     .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
-        && std::env::var("OTEL_SDK_DISABLED").map_or(true, |v| v != "true")
+        && !sdk_disabled()
 }
 
 /// Installs the global subscriber for `service_name` (overridden by `OTEL_SERVICE_NAME`).
 ///
 /// Logs go to stdout as JSON lines, filtered by `RUST_LOG` (default `info`). Spans get X-Ray
 /// compatible trace ids whether or not they are exported, so log lines always name a trace id that
-/// X-Ray can show.
+/// X-Ray can show. `OTEL_SDK_DISABLED=true` turns spans off: log lines then carry no trace id.
 ///
 /// # Errors
 /// [`TelemetryError::Exporter`] when the OTLP endpoint is malformed,
@@ -91,15 +96,19 @@ where
         ],
     ));
 
+    let enabled = !sdk_disabled();
+    if enabled {
+        crate::spans::install(tracer.clone());
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(filter)
-        .with(
+        .with(enabled.then(|| {
             // Source location, thread, target and busy/idle time would be seven more attributes
             // on every span, each stored and exported; the span names and our attributes locate
-            // the work. Nothing reads OpenTelemetry's current context (trace context goes through
-            // the tracing span), so entering a span need not activate it: futures enter their
-            // span on every poll.
+            // the work. Code under a tracing span takes its context from the span itself
+            // (`OpenTelemetrySpanExt::context`), so entering a span need not also activate it as
+            // OpenTelemetry's current context: futures enter their span on every poll.
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 .with_error_records_to_exceptions(true)
@@ -107,8 +116,8 @@ where
                 .with_threads(false)
                 .with_target(false)
                 .with_tracked_inactivity(false)
-                .with_context_activation(false),
-        )
+                .with_context_activation(false)
+        }))
         .with(JsonLogs::new(writer))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;

@@ -8,7 +8,7 @@
 //!    percentiles; raw HTTP/1.1 on keep-alive connections, one thread).
 //! 3. The API's resident memory (VmHWM, the peak) after the load.
 //! 4. Telemetry overhead: the API's maximum rate with every span exported over OTLP (100%
-//!    sampling) to a real OTLP receiver, against the API with telemetry off (no export, no logs).
+//!    sampling) to a real OTLP receiver, against the API with telemetry off (no spans, no logs).
 //!
 //! Run: `cargo build --release -p api --bin api --example http_bench &&
 //!       target/release/examples/http_bench`
@@ -349,7 +349,13 @@ fn orchestrate() {
     drop(api);
 
     eprintln!("measuring telemetry overhead ...");
-    let (off, off_port) = start_api("api-telemetry-off", &[("RUST_LOG", "off".into())]);
+    let (off, off_port) = start_api(
+        "api-telemetry-off",
+        &[
+            ("RUST_LOG", "off".into()),
+            ("OTEL_SDK_DISABLED", "true".into()),
+        ],
+    );
     let off_cpu = cpu_seconds(off.0.id());
     let off_rps = wrk(off_port, &script);
     let off_cpu = cpu_seconds(off.0.id()) - off_cpu;

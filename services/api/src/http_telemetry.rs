@@ -9,11 +9,12 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use opentelemetry::trace::TraceContextExt;
-use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::{
+    KeyValue,
+    trace::{FutureExt as _, SpanBuilder, SpanKind, TraceContextExt},
+};
 
-use crate::metrics::{ApiMetrics, HttpLabels, method_label};
+use crate::metrics::{ApiMetrics, HttpLabels, OTHER_METHOD, method_label};
 
 /// The matched route template, carried from the router to the outer layer.
 #[derive(Clone, Copy)]
@@ -53,30 +54,40 @@ pub async fn track(
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().clone();
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.name = %method,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = %method,
-        http.route = Empty,
-        http.response.status_code = Empty,
-        url.path = %request.uri().path(),
-        url.scheme = "http",
-        user_agent.original = request
-            .headers()
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
+    let method = method_label(request.method());
+    let user_agent = request
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method),
+        KeyValue::new("url.path", request.uri().path().to_owned()),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("user_agent.original", user_agent.to_owned()),
+    ];
+    if method == OTHER_METHOD {
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            request.method().as_str().to_owned(),
+        ));
+    }
     // An invalid or missing header gives an empty context: the span becomes a root.
-    let _ = span.set_parent(telemetry::propagation::extract_http(request.headers()));
+    let parent = telemetry::propagation::extract_http(request.headers());
+    let cx = telemetry::spans::start(
+        SpanBuilder::from_name(if method == OTHER_METHOD {
+            "HTTP"
+        } else {
+            method
+        })
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes),
+        &parent,
+    );
 
-    let label_method = method_label(&method);
-    let _active = metrics.request_started(label_method);
+    let _active = metrics.request_started(method);
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = next.run(request).with_context(cx.clone()).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let route = response
@@ -85,20 +96,18 @@ pub async fn track(
         .map_or(UNMATCHED, |r| r.0);
     let status = response.status().as_u16();
     if route != UNMATCHED {
-        span.record("http.route", route);
-        // The name is only known now; renaming through the OpenTelemetry span also works once
-        // the span has started (a `otel.name` record would only reach a span not yet built).
-        span.context()
-            .span()
-            .update_name(format!("{method} {route}"));
+        telemetry::spans::record(&cx, KeyValue::new("http.route", route));
+        // The conventions name a server span by its route template, known only now.
+        cx.span().update_name(format!("{method} {route}"));
     }
-    span.record("http.response.status_code", status);
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
-    }
+    telemetry::spans::record(
+        &cx,
+        KeyValue::new("http.response.status_code", i64::from(status)),
+    );
+    telemetry::spans::finish(&cx, status >= 500);
     metrics.observe_request(
         HttpLabels {
-            http_request_method: label_method,
+            http_request_method: method,
             http_route: route,
             http_response_status_code: status,
         },

@@ -16,7 +16,10 @@ pub const HTTP_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// HTTP methods as the semantic conventions bound them: anything else is `_OTHER`.
+/// The label of a method outside the known set (HTTP semantic conventions).
+pub const OTHER_METHOD: &str = "_OTHER";
+
+/// HTTP methods as the semantic conventions bound them: anything else is [`OTHER_METHOD`].
 pub fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method as M;
     match *m {
@@ -27,7 +30,7 @@ pub fn method_label(m: &axum::http::Method) -> &'static str {
         M::PATCH => "PATCH",
         M::DELETE => "DELETE",
         M::OPTIONS => "OPTIONS",
-        _ => "_OTHER",
+        _ => OTHER_METHOD,
     }
 }
 

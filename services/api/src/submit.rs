@@ -10,14 +10,15 @@
 
 use std::time::Duration;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{
+    Context, KeyValue,
+    trace::{FutureExt as _, SpanBuilder, SpanKind, TraceContextExt},
+};
 use serde_json::{Map, Value};
 use task_core::{
     Intensity, Kind, Task, TaskSpec,
     queue::{MAX_BATCH, OutgoingMessage, QueueError},
 };
-use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     error::ApiError,
@@ -139,8 +140,9 @@ pub async fn enqueue(
     specs: Vec<TaskSpec>,
 ) -> Result<(Vec<Task>, Vec<Rejected>), ApiError> {
     let trace_id = {
-        let cx = tracing::Span::current().context();
-        let sc = cx.span().span_context().clone();
+        let cx = Context::current();
+        let span = cx.span();
+        let sc = span.span_context();
         sc.is_valid().then(|| sc.trace_id().to_string())
     };
     let tasks: Vec<Task> = specs
@@ -189,46 +191,48 @@ pub async fn enqueue(
 async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
     let destination = queue.name();
-    let send_span = |kind: &'static str, count: Option<usize>| {
-        tracing::info_span!(
-            "send",
-            otel.name = format!("send {destination}"),
-            otel.kind = kind,
-            otel.status_code = Empty,
-            messaging.system = queue.messaging_system(),
-            messaging.operation.type = "send",
-            messaging.operation.name = "send",
-            messaging.destination.name = destination,
-            messaging.batch.message_count = count,
-            messaging.message.id = Empty,
-            task.id = Empty,
+    // The request's context (the server span), attached by the HTTP layer.
+    let request_cx = Context::current();
+    let span = |operation: &'static str, kind: SpanKind, mut attributes: Vec<KeyValue>| {
+        attributes.extend([
+            KeyValue::new("messaging.system", queue.messaging_system()),
+            KeyValue::new("messaging.operation.type", operation),
+            KeyValue::new("messaging.operation.name", operation),
+            KeyValue::new("messaging.destination.name", destination.to_owned()),
+        ]);
+        telemetry::spans::start(
+            SpanBuilder::from_name(format!("{operation} {destination}"))
+                .with_kind(kind)
+                .with_attributes(attributes),
+            &request_cx,
         )
     };
     // The messaging conventions: a lone message is created and sent in one operation, so its
     // "send" span is the producer span whose context the message carries. In a batch of several,
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
-    let lone = (batch.len() == 1).then(|| send_span("producer", None));
+    let lone = match batch {
+        [task] => Some(span(
+            "send",
+            SpanKind::Producer,
+            vec![KeyValue::new("task.id", task.id.to_string())],
+        )),
+        _ => None,
+    };
     let mut pending: Vec<(Task, OutgoingMessage)> = batch
         .iter()
         .map(|task| {
-            let span = match &lone {
-                Some(span) => {
-                    span.record("task.id", tracing::field::display(task.id));
-                    span.clone()
+            let (attributes, trace_header) = match &lone {
+                Some(cx) => telemetry::propagation::inject_message(cx),
+                None => {
+                    let cx = span(
+                        "create",
+                        SpanKind::Producer,
+                        vec![KeyValue::new("task.id", task.id.to_string())],
+                    );
+                    telemetry::spans::finish(&cx, false);
+                    telemetry::propagation::inject_message(&cx)
                 }
-                None => tracing::info_span!(
-                    "create",
-                    otel.name = format!("create {destination}"),
-                    otel.kind = "producer",
-                    messaging.system = queue.messaging_system(),
-                    messaging.operation.type = "create",
-                    messaging.operation.name = "create",
-                    messaging.destination.name = destination,
-                    task.id = %task.id,
-                ),
             };
-            let (attributes, trace_header) =
-                telemetry::propagation::inject_message(&span.context());
             (
                 task.clone(),
                 OutgoingMessage {
@@ -246,18 +250,35 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
             tokio::time::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1))).await;
         }
         let (tasks, messages): (Vec<Task>, Vec<OutgoingMessage>) = pending.into_iter().unzip();
-        let span = lone
-            .clone()
-            .unwrap_or_else(|| send_span("client", Some(messages.len())));
-        match queue.send_batch(&messages).instrument(span.clone()).await {
+        let attempt_cx = lone.clone().unwrap_or_else(|| {
+            span(
+                "send",
+                SpanKind::Client,
+                vec![KeyValue::new(
+                    "messaging.batch.message_count",
+                    messages.len() as i64,
+                )],
+            )
+        });
+        let outcome = queue
+            .send_batch(&messages)
+            .with_context(attempt_cx.clone())
+            .await;
+        if lone.is_none() {
+            telemetry::spans::finish(&attempt_cx, outcome.is_err());
+        }
+        match outcome {
             Ok(results) => {
                 let mut retry = Vec::new();
                 last_errors.clear();
                 for ((task, message), result) in tasks.into_iter().zip(messages).zip(results) {
                     match result {
                         Ok(id) => {
-                            if lone.is_some() {
-                                span.record("messaging.message.id", id.as_str());
+                            if let Some(cx) = &lone {
+                                telemetry::spans::record(
+                                    cx,
+                                    KeyValue::new("messaging.message.id", id.clone()),
+                                );
                             }
                             sent.push(task);
                         }
@@ -294,10 +315,8 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
             break;
         }
     }
-    if !pending.is_empty() {
-        if let Some(span) = &lone {
-            span.record("otel.status_code", "ERROR");
-        }
+    if let Some(cx) = &lone {
+        telemetry::spans::finish(cx, !pending.is_empty());
     }
     let lost = pending
         .into_iter()
