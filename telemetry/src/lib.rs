@@ -9,6 +9,7 @@
 //!   W3C `traceparent` and as the X-Ray header (`X-Amzn-Trace-Id`, SQS `AWSTraceHeader`).
 //! - [`metrics`] serves a `prometheus-client` registry at `/metrics`.
 
+mod export;
 mod logs;
 pub mod metrics;
 pub mod propagation;

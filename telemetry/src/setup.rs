@@ -5,7 +5,10 @@ use opentelemetry_aws::trace::{XrayIdGenerator, XrayPropagator};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::logs::JsonLogs;
+use crate::{
+    export::{ExportConfig, OtlpProcessor},
+    logs::JsonLogs,
+};
 
 /// Why telemetry could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +83,7 @@ where
         .with_id_generator(XrayIdGenerator::default())
         .with_resource(resource);
     if exporting {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        builder = builder.with_batch_exporter(exporter);
+        builder = builder.with_span_processor(OtlpProcessor::new(ExportConfig::from_env()?)?);
     }
     let provider = builder.build();
     let tracer = provider.tracer(service_name.to_owned());

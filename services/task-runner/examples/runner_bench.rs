@@ -189,6 +189,6 @@ async fn main() {
     );
     if let Some((t, receiver)) = telemetry {
         t.shutdown();
-        println!("spans the receiver got: {}", receiver.spans().len());
+        println!("spans the receiver got: {}", receiver.span_count());
     }
 }

@@ -1,0 +1,612 @@
+//! OTLP/gRPC span export that encodes each span on the thread that ends it.
+//!
+//! The SDK's batch processor moves every `SpanData` (a few hundred bytes plus its attribute
+//! strings) through a channel to its own thread, where the OTLP exporter converts the batch into
+//! protobuf structs, encodes them and hands the bytes to a tonic channel running on the service's
+//! runtime. Measured on the API, that pipeline cost ~20 us of CPU per request (two spans), twice
+//! what creating the spans costs. Here a span is converted and encoded into a byte buffer as it
+//! ends, so its allocations are freed where they were made and only bytes cross threads; one
+//! exporter thread, with a runtime of its own, wraps the buffered spans in an
+//! `ExportTraceServiceRequest` and sends it.
+//!
+//! Configured by the standard variables: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, and the batch
+//! processor's `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and
+//! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Only the `grpc` protocol and no compression: anything else is
+//! refused at start rather than ignored. A failed export is logged and its spans dropped, as the
+//! SDK's exporter does; spans that find the queue full are dropped and counted in that log line.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::ExportTraceServiceResponse, common::v1 as common,
+    resource::v1 as resource, trace::v1 as proto,
+};
+use opentelemetry_sdk::{
+    Resource,
+    error::{OTelSdkError, OTelSdkResult},
+    trace::{SpanData, SpanProcessor},
+};
+use prost::{
+    Message,
+    encoding::{WireType, encode_key, encode_varint, encoded_len_varint},
+};
+
+use crate::TelemetryError;
+
+/// The gRPC method every OTLP trace receiver serves.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Where and how to export, from the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct ExportConfig {
+    endpoint: String,
+    timeout: Duration,
+    headers: Vec<(String, String)>,
+    schedule_delay: Duration,
+    max_queue: usize,
+    max_batch: usize,
+}
+
+fn var(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+fn millis(names: &[&str], default: u64) -> Result<Duration, TelemetryError> {
+    var(names).map_or(Ok(Duration::from_millis(default)), |v| {
+        v.trim()
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| TelemetryError::Exporter(format!("{}: not milliseconds: {v}", names[0])))
+    })
+}
+
+fn count(name: &str, default: usize) -> Result<usize, TelemetryError> {
+    var(&[name]).map_or(Ok(default), |v| match v.trim().parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(TelemetryError::Exporter(format!(
+            "{name}: not a positive count: {v}"
+        ))),
+    })
+}
+
+/// `%XX` escapes, as `OTEL_EXPORTER_OTLP_HEADERS` values are URL-encoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ExportConfig {
+    pub(crate) fn from_env() -> Result<Self, TelemetryError> {
+        let refuse = |name: &str, allowed: &[&str]| match var(&[name]) {
+            Some(v) if !allowed.contains(&v.trim()) => Err(TelemetryError::Exporter(format!(
+                "{name}={v} is not supported; use {}",
+                allowed.join(" or ")
+            ))),
+            _ => Ok(()),
+        };
+        refuse("OTEL_EXPORTER_OTLP_PROTOCOL", &["grpc"])?;
+        refuse("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &["grpc"])?;
+        refuse("OTEL_EXPORTER_OTLP_COMPRESSION", &["none"])?;
+        refuse("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", &["none"])?;
+        let endpoint = var(&[
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ])
+        .unwrap_or_else(|| "http://localhost:4317".into());
+        let mut headers = Vec::new();
+        for names in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            for pair in var(&[names]).unwrap_or_default().split(',') {
+                if pair.trim().is_empty() {
+                    continue;
+                }
+                let Some((k, v)) = pair.split_once('=') else {
+                    return Err(TelemetryError::Exporter(format!(
+                        "{names}: expected key=value pairs, got {pair}"
+                    )));
+                };
+                headers.push((k.trim().to_ascii_lowercase(), percent_decode(v.trim())));
+            }
+        }
+        Ok(Self {
+            endpoint,
+            timeout: millis(
+                &[
+                    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                ],
+                10_000,
+            )?,
+            headers,
+            schedule_delay: millis(&["OTEL_BSP_SCHEDULE_DELAY"], 5_000)?,
+            max_queue: count("OTEL_BSP_MAX_QUEUE_SIZE", 2_048)?,
+            max_batch: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?,
+        })
+    }
+}
+
+/// Encoded spans of one instrumentation scope: a run of `ScopeSpans.spans` fields.
+struct ScopeBuffer {
+    scope: InstrumentationScope,
+    spans: Vec<u8>,
+}
+
+/// Spans waiting to go out, at most `max_batch` per batch.
+#[derive(Default)]
+struct Batch {
+    scopes: Vec<ScopeBuffer>,
+    spans: usize,
+}
+
+impl Batch {
+    fn push(&mut self, scope: &InstrumentationScope, span: &proto::Span) {
+        let at = match self.scopes.iter().position(|s| &s.scope == scope) {
+            Some(at) => at,
+            None => {
+                self.scopes.push(ScopeBuffer {
+                    scope: scope.clone(),
+                    spans: Vec::with_capacity(64 * 1024),
+                });
+                self.scopes.len() - 1
+            }
+        };
+        prost::encoding::message::encode(2, span, &mut self.scopes[at].spans);
+        self.spans += 1;
+    }
+
+    /// The `ExportTraceServiceRequest` carrying this batch for `resource`.
+    fn request(&self, resource: &resource::Resource, schema_url: &str) -> Vec<u8> {
+        let length_delimited = |tag: u32, body: &[u8], out: &mut Vec<u8>| {
+            encode_key(tag, WireType::LengthDelimited, out);
+            encode_varint(body.len() as u64, out);
+            out.extend_from_slice(body);
+        };
+        let mut resource_spans = resource.encode_length_delimited_to_vec();
+        // `encode_length_delimited` gives length + body; the field key goes in front.
+        let mut body = Vec::with_capacity(
+            resource_spans.len()
+                + self
+                    .scopes
+                    .iter()
+                    .map(|s| s.spans.len() + 64)
+                    .sum::<usize>(),
+        );
+        encode_key(1, WireType::LengthDelimited, &mut body);
+        body.append(&mut resource_spans);
+        for scope in &self.scopes {
+            let mut scope_spans = common::InstrumentationScope::from((&scope.scope, None))
+                .encode_length_delimited_to_vec();
+            let mut inner = Vec::with_capacity(scope_spans.len() + scope.spans.len() + 8);
+            encode_key(1, WireType::LengthDelimited, &mut inner);
+            inner.append(&mut scope_spans);
+            inner.extend_from_slice(&scope.spans);
+            if let Some(url) = scope.scope.schema_url() {
+                prost::encoding::string::encode(3, &url.to_owned(), &mut inner);
+            }
+            length_delimited(2, &inner, &mut body);
+        }
+        if !schema_url.is_empty() {
+            prost::encoding::string::encode(3, &schema_url.to_owned(), &mut body);
+        }
+        let mut request =
+            Vec::with_capacity(body.len() + encoded_len_varint(body.len() as u64) + 1);
+        length_delimited(1, &body, &mut request);
+        request
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    full: VecDeque<Batch>,
+    current: Batch,
+    queued: usize,
+    dropped: u64,
+    /// Bumped by `force_flush`; the exporter answers by raising `flushed` to it.
+    flush_requested: u64,
+    flushed: u64,
+    shutdown: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// The exporter waits here for a full batch, a flush or shutdown.
+    work: Condvar,
+    /// `force_flush` waits here for the exporter.
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The span processor and exporter in one: see the module documentation.
+pub(crate) struct OtlpProcessor {
+    shared: Arc<Shared>,
+    config: ExportConfig,
+    resource: (resource::Resource, String),
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for OtlpProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpProcessor")
+            .field("endpoint", &self.config.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpProcessor {
+    /// Checks the endpoint; the exporter thread starts with the resource (`set_resource`).
+    pub(crate) fn new(config: ExportConfig) -> Result<Self, TelemetryError> {
+        tonic::transport::Endpoint::from_shared(config.endpoint.clone())
+            .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                work: Condvar::new(),
+                done: Condvar::new(),
+            }),
+            config,
+            resource: (resource::Resource::default(), String::new()),
+            worker: Mutex::new(None),
+        })
+    }
+
+    fn start_worker(&self) {
+        let mut worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
+        if worker.is_some() {
+            return;
+        }
+        let exporter = Exporter {
+            shared: Arc::clone(&self.shared),
+            config: self.config.clone(),
+            resource: self.resource.clone(),
+        };
+        match std::thread::Builder::new()
+            .name("otlp-export".into())
+            .spawn(move || exporter.run())
+        {
+            Ok(handle) => *worker = Some(handle),
+            Err(e) => {
+                tracing::error!(error.message = %e, "Cannot start the span exporter thread; spans are dropped.")
+            }
+        }
+    }
+}
+
+impl SpanProcessor for OtlpProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        let scope = span.instrumentation_scope.clone();
+        // Converted outside the lock; only the encoding (a copy) happens under it.
+        let encoded = proto::Span::from(span);
+        let mut q = self.shared.lock();
+        if q.shutdown || q.queued >= self.config.max_queue {
+            q.dropped += 1;
+            return;
+        }
+        q.current.push(&scope, &encoded);
+        q.queued += 1;
+        if q.current.spans >= self.config.max_batch {
+            let full = std::mem::take(&mut q.current);
+            q.full.push_back(full);
+            drop(q);
+            self.shared.work.notify_one();
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let mut q = self.shared.lock();
+        q.flush_requested += 1;
+        let wanted = q.flush_requested;
+        self.shared.work.notify_one();
+        let deadline = Instant::now() + self.config.timeout;
+        while q.flushed < wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(OTelSdkError::Timeout(self.config.timeout));
+            }
+            q = self
+                .shared
+                .done
+                .wait_timeout(q, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_one();
+        let handle = self
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // The exporter's last sends are bounded by the export timeout.
+        if let Some(handle) = handle {
+            handle.join().map_err(|_| {
+                OTelSdkError::InternalFailure("the exporter thread panicked".into())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        let r = opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
+            resource,
+        );
+        self.resource = (
+            resource::Resource {
+                attributes: r.attributes.0,
+                ..Default::default()
+            },
+            r.schema_url.unwrap_or_default(),
+        );
+        self.start_worker();
+    }
+}
+
+/// The exporter thread's state.
+struct Exporter {
+    shared: Arc<Shared>,
+    config: ExportConfig,
+    resource: (resource::Resource, String),
+}
+
+impl Exporter {
+    fn run(self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error.message = %e, "Cannot start the span exporter's runtime; spans are dropped.");
+                return;
+            }
+        };
+        let channel = match tonic::transport::Endpoint::from_shared(self.config.endpoint.clone()) {
+            Ok(endpoint) => {
+                let _entered = runtime.enter();
+                endpoint.timeout(self.config.timeout).connect_lazy()
+            }
+            Err(_) => return, // checked in `OtlpProcessor::new`
+        };
+        let mut client = tonic::client::Grpc::new(channel);
+        let mut next_flush = Instant::now() + self.config.schedule_delay;
+        loop {
+            let (batches, flush_to, dropped, stop) = {
+                let mut q = self.shared.lock();
+                while q.full.is_empty()
+                    && !q.shutdown
+                    && q.flush_requested == q.flushed
+                    && Instant::now() < next_flush
+                {
+                    let wait = next_flush.saturating_duration_since(Instant::now());
+                    q = self
+                        .shared
+                        .work
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                let mut batches: Vec<Batch> = q.full.drain(..).collect();
+                let due =
+                    q.shutdown || q.flush_requested > q.flushed || Instant::now() >= next_flush;
+                if due && q.current.spans > 0 {
+                    batches.push(std::mem::take(&mut q.current));
+                }
+                q.queued -= batches.iter().map(|b| b.spans).sum::<usize>();
+                (
+                    batches,
+                    q.flush_requested,
+                    std::mem::take(&mut q.dropped),
+                    q.shutdown,
+                )
+            };
+            if Instant::now() >= next_flush {
+                next_flush = Instant::now() + self.config.schedule_delay;
+            }
+            if dropped > 0 {
+                tracing::warn!(
+                    spans.dropped = dropped,
+                    "The span export queue was full; spans were dropped."
+                );
+            }
+            for batch in batches {
+                let request = batch.request(&self.resource.0, &self.resource.1);
+                if let Err(e) = runtime.block_on(self.send(&mut client, request)) {
+                    tracing::warn!(spans.count = batch.spans, error.message = %e, endpoint = %self.config.endpoint, "Exporting spans failed; they were dropped.");
+                }
+            }
+            self.shared.lock().flushed = flush_to;
+            self.shared.done.notify_all();
+            if stop {
+                return;
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        client: &mut tonic::client::Grpc<tonic::transport::Channel>,
+        body: Vec<u8>,
+    ) -> Result<(), tonic::Status> {
+        client
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut request = tonic::Request::new(body);
+        request.set_timeout(self.config.timeout);
+        for (k, v) in &self.config.headers {
+            if let (Ok(k), Ok(v)) = (
+                tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),
+                v.parse(),
+            ) {
+                request.metadata_mut().insert(k, v);
+            }
+        }
+        let response = client
+            .unary(
+                request,
+                tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                EncodedCodec,
+            )
+            .await?;
+        if let Some(partial) = response.into_inner().partial_success {
+            if partial.rejected_spans > 0 {
+                tracing::warn!(spans.rejected = partial.rejected_spans, error.message = %partial.error_message, "The collector rejected spans.");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends an already encoded request body; decodes the collector's answer.
+struct EncodedCodec;
+
+impl tonic::codec::Codec for EncodedCodec {
+    type Encode = Vec<u8>;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        EncodedCodec
+    }
+}
+
+impl tonic::codec::Encoder for EncodedCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for EncodedCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("undecodable collector answer: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use super::*;
+
+    #[test]
+    fn headers_are_url_decoded() {
+        assert_eq!(percent_decode("Basic%20dXNlcjpwYXNz"), "Basic dXNlcjpwYXNz");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn a_batch_is_a_request_the_collector_decodes() {
+        let api = InstrumentationScope::builder("api")
+            .with_version("1")
+            .build();
+        let other = InstrumentationScope::builder("other").build();
+        let span = |name: &str| proto::Span {
+            name: name.into(),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..Default::default()
+        };
+        let mut batch = Batch::default();
+        batch.push(&api, &span("a"));
+        batch.push(&other, &span("b"));
+        batch.push(&api, &span("c"));
+        let resource = resource::Resource {
+            attributes: vec![common::KeyValue {
+                key: "service.name".into(),
+                value: Some(common::AnyValue {
+                    value: Some(common::any_value::Value::StringValue("api".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+
+        let bytes = batch.request(&resource, "https://opentelemetry.io/schemas/1.26.0");
+        let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+
+        assert_eq!(request.resource_spans.len(), 1);
+        let rs = &request.resource_spans[0];
+        assert_eq!(rs.resource.as_ref(), Some(&resource));
+        assert_eq!(rs.schema_url, "https://opentelemetry.io/schemas/1.26.0");
+        let scopes: Vec<(&str, &str, Vec<&str>)> = rs
+            .scope_spans
+            .iter()
+            .map(|s| {
+                let scope = s.scope.as_ref().unwrap();
+                (
+                    scope.name.as_str(),
+                    scope.version.as_str(),
+                    s.spans.iter().map(|sp| sp.name.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            scopes,
+            [("api", "1", vec!["a", "c"]), ("other", "", vec!["b"])]
+        );
+        assert_eq!(rs.scope_spans[0].spans[0], span("a"));
+    }
+}
