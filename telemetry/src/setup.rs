@@ -86,7 +86,8 @@ where
         builder = builder.with_span_processor(OtlpProcessor::new(ExportConfig::from_env()?)?);
     }
     let provider = builder.build();
-    let tracer = provider.tracer(service_name.to_owned());
+    // The instrumentation scope is this library; a borrowed name is not copied into every span.
+    let tracer = provider.tracer(env!("CARGO_PKG_NAME"));
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
         vec![

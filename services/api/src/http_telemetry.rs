@@ -26,25 +26,10 @@ const UNMATCHED: &str = "unmatched";
 /// Inner layer (`route_layer`): puts the matched template on the response.
 pub async fn tag_route(matched: MatchedPath, request: Request, next: Next) -> Response {
     // Route templates are few and fixed; leaking each once gives a `&'static str` label.
-    let template = intern(matched.as_str());
+    let template = crate::intern(matched.as_str());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(RouteTemplate(template));
     response
-}
-
-fn intern(route: &str) -> &'static str {
-    use std::{collections::HashSet, sync::Mutex};
-    static ROUTES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut routes = ROUTES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let set = routes.get_or_insert_with(HashSet::new);
-    if let Some(known) = set.get(route) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
-    set.insert(leaked);
-    leaked
 }
 
 /// Outer layer: server span (parented by an incoming `traceparent` or `X-Amzn-Trace-Id`),
@@ -60,12 +45,14 @@ pub async fn track(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mut attributes = vec![
+    // Room for the two attributes recorded when the response is known.
+    let mut attributes = Vec::with_capacity(7);
+    attributes.extend([
         KeyValue::new("http.request.method", method),
         KeyValue::new("url.path", request.uri().path().to_owned()),
         KeyValue::new("url.scheme", "http"),
         KeyValue::new("user_agent.original", user_agent.to_owned()),
-    ];
+    ]);
     if method == OTHER_METHOD {
         attributes.push(KeyValue::new(
             "http.request.method_original",

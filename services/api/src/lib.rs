@@ -15,3 +15,19 @@ pub mod submit;
 
 mod http_telemetry;
 mod stats;
+
+/// A `&'static str` for a string from a small fixed set (route templates, span names), leaked once.
+pub(crate) fn intern(s: &str) -> &'static str {
+    use std::{collections::HashSet, sync::Mutex};
+    static KNOWN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut known = KNOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let set = known.get_or_insert_with(HashSet::new);
+    if let Some(interned) = set.get(s) {
+        return interned;
+    }
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}

@@ -25,12 +25,14 @@ use crate::{
     openapi,
     settings::{Limits, Settings},
     stats::History,
+    submit::QueueSpanNames,
 };
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub backends: Backends,
+    pub queue_spans: QueueSpanNames,
     pub metrics: Arc<ApiMetrics>,
     pub limits: Limits,
     pub history: Arc<History>,
@@ -65,6 +67,7 @@ impl Application {
         let mut registry = Registry::default();
         let metrics = Arc::new(ApiMetrics::register(&mut registry, backends.queue.as_ref()));
         let state = AppState {
+            queue_spans: QueueSpanNames::new(backends.queue.as_ref()),
             backends,
             metrics: metrics.clone(),
             limits: settings.limits,

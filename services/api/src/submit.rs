@@ -17,7 +17,7 @@ use opentelemetry::{
 use serde_json::{Map, Value};
 use task_core::{
     Intensity, Kind, Task, TaskSpec,
-    queue::{MAX_BATCH, OutgoingMessage, QueueError},
+    queue::{MAX_BATCH, OutgoingMessage, Queue, QueueError},
 };
 
 use crate::{
@@ -124,6 +124,26 @@ fn int_field(
     }
 }
 
+/// The producer spans' names and destination attribute for one queue, made once: the queue of
+/// an app never changes, and a request should not format them again.
+#[derive(Clone)]
+pub struct QueueSpanNames {
+    send: &'static str,
+    create: &'static str,
+    destination: opentelemetry::StringValue,
+}
+
+impl QueueSpanNames {
+    pub fn new(queue: &dyn Queue) -> Self {
+        let destination = queue.name();
+        Self {
+            send: crate::intern(&format!("send {destination}")),
+            create: crate::intern(&format!("create {destination}")),
+            destination: std::sync::Arc::<str>::from(destination).into(),
+        }
+    }
+}
+
 /// A task the queue did not take.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Rejected {
@@ -190,18 +210,26 @@ pub async fn enqueue(
 /// One batch with retries of what failed; returns (sent, not sent).
 async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
-    let destination = queue.name();
+    let names = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
     let request_cx = Context::current();
-    let span = |operation: &'static str, kind: SpanKind, mut attributes: Vec<KeyValue>| {
+    let span = |operation: &'static str, kind: SpanKind, attribute: KeyValue| {
+        let name = if operation == "send" {
+            names.send
+        } else {
+            names.create
+        };
+        // Room for `messaging.message.id`, recorded once the queue answers.
+        let mut attributes = Vec::with_capacity(7);
         attributes.extend([
+            attribute,
             KeyValue::new("messaging.system", queue.messaging_system()),
             KeyValue::new("messaging.operation.type", operation),
             KeyValue::new("messaging.operation.name", operation),
-            KeyValue::new("messaging.destination.name", destination.to_owned()),
+            KeyValue::new("messaging.destination.name", names.destination.clone()),
         ]);
         telemetry::spans::start(
-            SpanBuilder::from_name(format!("{operation} {destination}"))
+            SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(attributes),
             &request_cx,
@@ -214,7 +242,7 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
         [task] => Some(span(
             "send",
             SpanKind::Producer,
-            vec![KeyValue::new("task.id", task.id.to_string())],
+            KeyValue::new("task.id", task.id.to_string()),
         )),
         _ => None,
     };
@@ -227,7 +255,7 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
                     let cx = span(
                         "create",
                         SpanKind::Producer,
-                        vec![KeyValue::new("task.id", task.id.to_string())],
+                        KeyValue::new("task.id", task.id.to_string()),
                     );
                     telemetry::spans::finish(&cx, false);
                     telemetry::propagation::inject_message(&cx)
@@ -254,10 +282,7 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
             span(
                 "send",
                 SpanKind::Client,
-                vec![KeyValue::new(
-                    "messaging.batch.message_count",
-                    messages.len() as i64,
-                )],
+                KeyValue::new("messaging.batch.message_count", messages.len() as i64),
             )
         });
         let outcome = queue
