@@ -3,10 +3,12 @@
 //! The body is one entry or an array of entries, each `{kind, intensity, fail_percent?, count?}`.
 //! Every problem names its field (`kind`, or `[2].intensity` inside an array).
 //!
-//! Order of writes: the tasks are recorded (`queued`) first, then sent in batches of ten. A task
-//! whose message cannot be sent after retries is removed from the store and reported to the
-//! client, so a 202 means "on the queue". If the process dies between the two writes, the store
-//! keeps `queued` tasks that have no message; they never run (see the README).
+//! Writes, in batches of ten messages: on the embedded backend each batch of tasks and their
+//! messages is one transaction ([`task_core::intake`]), all or nothing. On AWS the tasks are
+//! recorded (`queued`) first, then sent; a task whose message cannot be sent after retries is
+//! removed from the store. Either way a task that did not reach the queue is reported to the
+//! client, so a 202 means "on the queue". On AWS only, a process that dies between the two writes
+//! leaves `queued` tasks without a message; they never run (see the README).
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use opentelemetry::{
 use serde_json::{Map, Value};
 use task_core::{
     Intensity, Kind, Task, TaskSpec,
+    intake::Intake,
     queue::{MAX_BATCH, OutgoingMessage, Queue, QueueError},
 };
 
@@ -151,7 +154,7 @@ pub struct Rejected {
     pub error: String,
 }
 
-/// Records the tasks, then sends one message per task in batches of ten.
+/// Records the tasks and sends one message per task, in batches of ten (see the module docs).
 ///
 /// # Errors
 /// [`ApiError::Unavailable`] when the store is down, or when the queue took none of the tasks.
@@ -169,12 +172,15 @@ pub async fn enqueue(
         .into_iter()
         .map(|s| Task::new(s, trace_id.clone()))
         .collect();
-    state.backends.store.create(&tasks).await?;
+    let intake = state.backends.intake.as_deref();
+    if intake.is_none() {
+        state.backends.store.create(&tasks).await?;
+    }
 
     let mut accepted = Vec::with_capacity(tasks.len());
     let mut failed: Vec<(Task, QueueError)> = Vec::new();
     for batch in tasks.chunks(MAX_BATCH) {
-        let (sent, lost) = send_batch(state, batch).await;
+        let (sent, lost) = send_batch(state, intake, batch).await;
         accepted.extend(sent);
         failed.extend(lost);
     }
@@ -185,13 +191,16 @@ pub async fn enqueue(
     for (task, error) in &failed {
         TaskEnqueueError { task, error }.emit(&state.metrics);
     }
-    let ids: Vec<uuid::Uuid> = failed.iter().map(|(t, _)| t.id).collect();
-    if let Err(e) = state.backends.store.remove(&ids).await {
-        OrphanCleanupError {
-            count: ids.len(),
-            error: &e,
+    // Through an intake, a task that was not sent was not recorded either.
+    if intake.is_none() {
+        let ids: Vec<uuid::Uuid> = failed.iter().map(|(t, _)| t.id).collect();
+        if let Err(e) = state.backends.store.remove(&ids).await {
+            OrphanCleanupError {
+                count: ids.len(),
+                error: &e,
+            }
+            .emit();
         }
-        .emit();
     }
     if accepted.is_empty() {
         let (_, first) = failed.swap_remove(0);
@@ -207,8 +216,13 @@ pub async fn enqueue(
     Ok((accepted, rejected))
 }
 
-/// One batch with retries of what failed; returns (sent, not sent).
-async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, QueueError)>) {
+/// One batch with retries of what failed; returns (sent, not sent). Through `intake` when there
+/// is one: the tasks are recorded with their messages.
+async fn send_batch(
+    state: &AppState,
+    intake: Option<&dyn Intake>,
+    batch: &[Task],
+) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
     let names = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
@@ -285,10 +299,19 @@ async fn send_batch(state: &AppState, batch: &[Task]) -> (Vec<Task>, Vec<(Task, 
                 KeyValue::new("messaging.batch.message_count", messages.len() as i64),
             )
         });
-        let outcome = queue
-            .send_batch(&messages)
-            .with_context(attempt_cx.clone())
-            .await;
+        let outcome = match intake {
+            Some(intake) => intake
+                .create_and_send(&tasks, &messages)
+                .with_context(attempt_cx.clone())
+                .await
+                .map(|ids| ids.into_iter().map(Ok).collect()),
+            None => {
+                queue
+                    .send_batch(&messages)
+                    .with_context(attempt_cx.clone())
+                    .await
+            }
+        };
         if lone.is_none() {
             telemetry::spans::finish(&attempt_cx, outcome.is_err());
         }

@@ -5,19 +5,24 @@ use std::{path::PathBuf, sync::Arc};
 use crate::{
     Durability,
     aws::load_config,
-    queue::{EmbeddedQueue, Queue, QueueError, SqsQueue},
-    store::{DynamoTaskStore, EmbeddedTaskStore, StoreError, TaskStore},
+    intake::{EmbeddedIntake, Intake},
+    queue::{self, EmbeddedQueue, Queue, QueueError, SqsQueue},
+    sqlite::Db,
+    store::{self, DynamoTaskStore, EmbeddedTaskStore, StoreError, TaskStore},
 };
 
 /// The queue name of the embedded backend (its dead-letter queue is `tasks-dlq`).
 pub const EMBEDDED_QUEUE_NAME: &str = "tasks";
+/// The embedded backend's SQLite file in the data folder.
+pub const EMBEDDED_FILE: &str = "data.sqlite";
 /// Receives before the embedded queue dead-letters a message; SQS reads it from its redrive policy.
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
 
 /// Which backends to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendConfig {
-    /// SQLite files `queue.sqlite` and `tasks.sqlite` in `data_dir`, shareable by processes.
+    /// One SQLite file, `data.sqlite` in `data_dir`, holding the queue and the tasks; shareable by
+    /// processes.
     Embedded {
         data_dir: PathBuf,
         max_receive_count: u32,
@@ -32,6 +37,9 @@ pub enum BackendConfig {
 pub struct Backends {
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn TaskStore>,
+    /// Records tasks and queues their messages in one atomic step, when the pair can
+    /// ([`crate::intake`]); `None` on AWS.
+    pub intake: Option<Arc<dyn Intake>>,
 }
 
 /// Why the backends could not be opened.
@@ -62,16 +70,18 @@ impl Backends {
                     path: data_dir.clone(),
                     source,
                 })?;
-                let queue = EmbeddedQueue::open(
-                    &data_dir.join("queue.sqlite"),
-                    EMBEDDED_QUEUE_NAME,
-                    *max_receive_count,
+                let db = Db::open(
+                    &data_dir.join(EMBEDDED_FILE),
                     *durability,
-                )?;
-                let store = EmbeddedTaskStore::open(&data_dir.join("tasks.sqlite"), *durability)?;
+                    &[queue::embedded::SCHEMA, store::embedded::SCHEMA].concat(),
+                )
+                .map_err(QueueError::from)?;
+                let queue = EmbeddedQueue::on(db.clone(), EMBEDDED_QUEUE_NAME, *max_receive_count);
+                let intake = EmbeddedIntake::new(&queue);
                 Ok(Self {
                     queue: Arc::new(queue),
-                    store: Arc::new(store),
+                    store: Arc::new(EmbeddedTaskStore::on(db)),
+                    intake: Some(Arc::new(intake)),
                 })
             }
             BackendConfig::Aws { queue_url, table } => {
@@ -81,6 +91,7 @@ impl Backends {
                 Ok(Self {
                     queue: Arc::new(queue),
                     store: Arc::new(store),
+                    intake: None,
                 })
             }
         }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod intake;
 pub mod model;
 pub mod queue;
 pub mod store;

@@ -287,6 +287,7 @@ async fn create_resources(moto: &Moto, name: &str, max_receive_count: u32) -> Aw
         backends: Backends {
             queue: Arc::new(queue),
             store: Arc::new(store),
+            intake: None,
         },
     }
 }

@@ -24,7 +24,7 @@ use crate::{
 /// How often a waiting receiver looks for messages it was not told about.
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(25);
 
-const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         queue TEXT NOT NULL,
@@ -54,16 +54,25 @@ fn insert_messages(
     conn: &mut Connection,
     messages: &[(Arc<Names>, OutgoingMessage)],
 ) -> rusqlite::Result<Vec<String>> {
-    let now = now_ms();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut ids = Vec::with_capacity(messages.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO messages
-             (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        )?;
-        for (names, m) in messages {
+    let ids = insert_message_rows(&tx, messages.iter().map(|(n, m)| (n.as_ref(), m)))?;
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// Inserts messages within the caller's transaction; returns their message ids.
+pub(crate) fn insert_message_rows<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    messages: impl Iterator<Item = (&'a Names, &'a OutgoingMessage)>,
+) -> rusqlite::Result<Vec<String>> {
+    let now = now_ms();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages
+         (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?;
+    messages
+        .map(|(names, m)| {
             let id = Uuid::new_v4().to_string();
             let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
             insert.execute(params![
@@ -74,14 +83,12 @@ fn insert_messages(
                 m.trace_header,
                 now
             ])?;
-            ids.push(id);
-        }
-    }
-    tx.commit()?;
-    Ok(ids)
+            Ok(id)
+        })
+        .collect()
 }
 
-struct Names {
+pub(crate) struct Names {
     main: String,
     dlq: String,
     max_receive_count: u32,
@@ -121,8 +128,16 @@ impl EmbeddedQueue {
         max_receive_count: u32,
         durability: Durability,
     ) -> Result<Self, QueueError> {
-        let db = Db::open(path, durability, SCHEMA)?;
-        Ok(Self {
+        Ok(Self::on(
+            Db::open(path, durability, SCHEMA)?,
+            name,
+            max_receive_count,
+        ))
+    }
+
+    /// The queue in a database already opened with [`SCHEMA`].
+    pub(crate) fn on(db: Db, name: &str, max_receive_count: u32) -> Self {
+        Self {
             sends: GroupCommit::new(db.clone(), insert_messages),
             db,
             names: Arc::new(Names {
@@ -131,7 +146,17 @@ impl EmbeddedQueue {
                 max_receive_count: max_receive_count.max(1),
             }),
             arrived: Arc::new(Notify::new()),
-        })
+        }
+    }
+
+    /// What an intake writing into this queue's database needs: the database, the queue's
+    /// names, and the signal that wakes local receivers.
+    pub(crate) fn parts(&self) -> (Db, Arc<Names>, Arc<Notify>) {
+        (
+            self.db.clone(),
+            Arc::clone(&self.names),
+            Arc::clone(&self.arrived),
+        )
     }
 
     /// Receives what is visible now, without waiting (see [`take_visible`]).

@@ -5,7 +5,7 @@
 //! redelivers it with a higher receive count; once the receive count passes the queue's maximum,
 //! the next receive moves it to the dead-letter queue instead of delivering it.
 
-mod embedded;
+pub(crate) mod embedded;
 mod sqs;
 
 use std::{collections::BTreeMap, time::Duration};

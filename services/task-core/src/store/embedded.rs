@@ -14,7 +14,7 @@ use crate::{
     sqlite::{Db, DbError, Durability, GroupCommit},
 };
 
-const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS tasks (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -47,25 +47,32 @@ pub struct EmbeddedTaskStore {
 
 fn insert_tasks(conn: &mut rusqlite::Connection, tasks: &[Task]) -> rusqlite::Result<Vec<()>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
-             created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
-        )?;
-        for t in tasks {
-            insert.execute(params![
-                t.id.to_string(),
-                t.spec.kind.as_str(),
-                t.spec.intensity.as_str(),
-                t.spec.fail_percent,
-                t.status.as_str(),
-                t.created_at.0,
-                t.trace_id,
-            ])?;
-        }
-    }
+    insert_task_rows(&tx, tasks.iter())?;
     tx.commit()?;
     Ok(vec![(); tasks.len()])
+}
+
+/// Inserts new tasks within the caller's transaction.
+pub(crate) fn insert_task_rows<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    tasks: impl Iterator<Item = &'a Task>,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
+         created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
+    )?;
+    for t in tasks {
+        insert.execute(params![
+            t.id.to_string(),
+            t.spec.kind.as_str(),
+            t.spec.intensity.as_str(),
+            t.spec.fail_percent,
+            t.status.as_str(),
+            t.created_at.0,
+            t.trace_id,
+        ])?;
+    }
+    Ok(())
 }
 
 impl From<DbError> for StoreError {
@@ -112,11 +119,15 @@ impl EmbeddedTaskStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or created.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        let db = Db::open(path, durability, SCHEMA)?;
-        Ok(Self {
+        Ok(Self::on(Db::open(path, durability, SCHEMA)?))
+    }
+
+    /// The store in a database already opened with [`SCHEMA`].
+    pub(crate) fn on(db: Db) -> Self {
+        Self {
             creates: GroupCommit::new(db.clone(), insert_tasks),
             db,
-        })
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! task back to running.
 
 mod dynamo;
-mod embedded;
+pub(crate) mod embedded;
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -55,6 +55,7 @@ impl Fixture {
                 Backends {
                     queue: Arc::new(queue),
                     store: Arc::new(store),
+                    intake: None,
                 }
             }
         }
