@@ -28,14 +28,24 @@ use crate::{
     submit::QueueSpanNames,
 };
 
-/// What every handler can reach.
+/// What every handler can reach. Handlers get a clone per request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
     pub backends: Backends,
     pub queue_spans: QueueSpanNames,
     pub metrics: Arc<ApiMetrics>,
     pub limits: Limits,
     pub history: Arc<History>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 pub struct Application {
@@ -66,13 +76,13 @@ impl Application {
     pub async fn build_with(settings: &Settings, backends: Backends) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
         let metrics = Arc::new(ApiMetrics::register(&mut registry, backends.queue.as_ref()));
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             queue_spans: QueueSpanNames::new(backends.queue.as_ref()),
             backends,
             metrics: metrics.clone(),
             limits: settings.limits,
             history: Arc::new(History::default()),
-        };
+        }));
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr)
             .await

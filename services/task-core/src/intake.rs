@@ -114,10 +114,7 @@ mod tests {
     }
 
     fn task() -> (Task, OutgoingMessage) {
-        let task = Task::new(
-            TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap(),
-            None,
-        );
+        let task = Task::new(TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap(), None);
         let message = OutgoingMessage {
             body: task.message().to_body(),
             attributes: queue::Attributes::new(),
@@ -141,7 +138,10 @@ mod tests {
     async fn tasks_and_their_messages_are_written_together() {
         let dir = tempfile::tempdir().unwrap();
         let backends = open(&dir).await;
-        let intake = backends.intake.clone().expect("the embedded pair has an intake");
+        let intake = backends
+            .intake
+            .clone()
+            .expect("the embedded pair has an intake");
         let ((a, ma), (b, mb)) = (task(), task());
 
         let ids = intake
@@ -166,7 +166,11 @@ mod tests {
         let backends = open(&dir).await;
         let intake = backends.intake.clone().unwrap();
         let ((known, m_known), (fresh, m_fresh)) = (task(), task());
-        backends.store.create(std::slice::from_ref(&known)).await.unwrap();
+        backends
+            .store
+            .create(std::slice::from_ref(&known))
+            .await
+            .unwrap();
 
         // The second task row breaks the id's uniqueness, so the whole transaction rolls back:
         // neither the first task nor any message may remain.
@@ -185,6 +189,9 @@ mod tests {
         let intake = open(&dir).await.intake.unwrap();
         let ((a, _), (_, mb)) = (task(), task());
         let outcome = intake.create_and_send(&[a.clone(), a], &[mb]).await;
-        assert!(matches!(outcome, Err(QueueError::Invalid(_))), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(QueueError::Invalid(_))),
+            "{outcome:?}"
+        );
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn insert_message_rows<'a>(
     )?;
     messages
         .map(|(names, m)| {
-            let id = Uuid::new_v4().to_string();
+            let id = random_uuid().to_string();
             let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
             insert.execute(params![
                 names.main,
@@ -86,6 +86,12 @@ pub(crate) fn insert_message_rows<'a>(
             Ok(id)
         })
         .collect()
+}
+
+/// A version 4 UUID from the thread's random generator: `Uuid::new_v4` asks the kernel
+/// (`getrandom`) for every one, a system call on every message sent.
+fn random_uuid() -> Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
 
 pub(crate) struct Names {
@@ -201,7 +207,7 @@ fn take_visible(
             next_visible_at: next,
         });
     }
-    let token = Uuid::new_v4().simple().to_string();
+    let token = random_uuid().simple().to_string();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rows = tx
         .prepare_cached(
