@@ -2,13 +2,15 @@
 //! on: spans, JSON logs to a file, metrics), against a bare axum handler that parses the same JSON
 //! and answers 202, in the same run.
 //!
-//! 1. Maximum rate of each with `wrk` (2 threads, 32 connections, 10 s, loopback).
+//! 1. Maximum rate of each with `wrk` (2 threads, 32 connections, 10 s, loopback), three runs
+//!    each, alternating between the two, medians compared.
 //! 2. Latency of the API at half its maximum rate, from an open-loop generator (requests are sent
 //!    on schedule and latency counts from when each was due, so queueing shows in the
 //!    percentiles; raw HTTP/1.1 on keep-alive connections, one thread).
 //! 3. The API's resident memory (VmHWM, the peak) after the load.
 //! 4. Telemetry overhead: the API's maximum rate with every span exported over OTLP (100%
-//!    sampling) to a real OTLP receiver, against the API with telemetry off (no spans, no logs).
+//!    sampling) to a real OTLP receiver, against the API with telemetry off (no spans, no logs),
+//!    alternating runs as in 1.
 //!
 //! Run: `cargo build --release -p api --bin api --example http_bench &&
 //!       target/release/examples/http_bench`
@@ -92,9 +94,32 @@ fn wait_listening(port: u16) {
     }
 }
 
+/// Seconds of each wrk run.
+const WRK_SECONDS: f64 = 10.0;
+/// wrk runs per server, alternating between the two servers compared, so that drift in the
+/// shared machine's speed touches both alike; the median of each is reported.
+const ROUNDS: usize = 3;
+
+/// Requests per second of each of two servers, [`ROUNDS`] alternating wrk runs each.
+fn rounds(ports: [u16; 2], script: &PathBuf) -> [Vec<f64>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (runs, port) in out.iter_mut().zip(ports) {
+            runs.push(wrk(port, script));
+        }
+    }
+    out
+}
+
+fn median(runs: &[f64]) -> f64 {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 fn wrk(port: u16, script: &PathBuf) -> f64 {
     let out = Command::new("wrk")
-        .args(["-t2", "-c32", "-d10s", "-s"])
+        .args(["-t2", "-c32", &format!("-d{WRK_SECONDS}s"), "-s"])
         .arg(script)
         .arg(format!("http://127.0.0.1:{port}/api/tasks"))
         .output()
@@ -318,9 +343,6 @@ fn orchestrate() {
             .expect("start bare"),
     );
     wait_listening(bare_port);
-    eprintln!("measuring the bare handler ...");
-    let bare_rps = wrk(bare_port, &script);
-    drop(bare);
 
     let start_api = |name: &str, env: &[(&str, String)]| {
         let port = free_port();
@@ -338,8 +360,10 @@ fn orchestrate() {
         (server, port)
     };
     let (api, api_port) = start_api("api", &[]);
-    eprintln!("measuring the API ...");
-    let api_rps = wrk(api_port, &script);
+    eprintln!("measuring the bare handler and the API, {ROUNDS} rounds ...");
+    let [bare_rounds, api_rounds] = rounds([bare_port, api_port], &script);
+    drop(bare);
+    let (bare_rps, api_rps) = (median(&bare_rounds), median(&api_rounds));
     let half = api_rps / 2.0;
     eprintln!("measuring latency at half rate ({half:.0}/s) ...");
     let before = server_histogram(api_port);
@@ -348,7 +372,9 @@ fn orchestrate() {
     let rss = peak_rss_mb(api.0.id());
     drop(api);
 
-    eprintln!("measuring telemetry overhead ...");
+    eprintln!("measuring telemetry overhead, {ROUNDS} rounds ...");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = rt.block_on(testkit::otlp::Receiver::start());
     let (off, off_port) = start_api(
         "api-telemetry-off",
         &[
@@ -356,12 +382,6 @@ fn orchestrate() {
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     );
-    let off_cpu = cpu_seconds(off.0.id());
-    let off_rps = wrk(off_port, &script);
-    let off_cpu = cpu_seconds(off.0.id()) - off_cpu;
-    drop(off);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let receiver = rt.block_on(testkit::otlp::Receiver::start());
     let (on, on_port) = start_api(
         "api-telemetry-on",
         &[
@@ -369,12 +389,16 @@ fn orchestrate() {
             ("OTEL_TRACES_SAMPLER", "always_on".into()),
         ],
     );
-    let (on_cpu, receiver_cpu) = (cpu_seconds(on.0.id()), cpu_seconds(std::process::id()));
-    let on_rps = wrk(on_port, &script);
-    let on_cpu = cpu_seconds(on.0.id()) - on_cpu;
-    let receiver_cpu = cpu_seconds(std::process::id()) - receiver_cpu;
-    drop(on);
+    let servers_cpu = |a: &Server, b: &Server| [cpu_seconds(a.0.id()), cpu_seconds(b.0.id())];
+    let (cpu_before, receiver_before) = (servers_cpu(&off, &on), cpu_seconds(std::process::id()));
+    let [off_rounds, on_rounds] = rounds([off_port, on_port], &script);
+    let cpu_after = servers_cpu(&off, &on);
+    // This process hosts the receiver; it idles while the telemetry-off server is measured.
+    let receiver_cpu = cpu_seconds(std::process::id()) - receiver_before;
+    let (off_cpu, on_cpu) = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]);
+    drop((off, on));
     let exported = receiver.span_count();
+    let (off_rps, on_rps) = (median(&off_rounds), median(&on_rounds));
 
     println!("{:<48} {:>12}", "case", "value");
     println!(
@@ -418,18 +442,33 @@ fn orchestrate() {
         on_rps / off_rps
     );
     println!("{:<48} {:>12}", "spans the receiver got", exported);
+    let runs = |r: &[f64]| {
+        r.iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("{:<48} {:>12}", "runs: bare", runs(&bare_rounds));
+    println!("{:<48} {:>12}", "runs: API", runs(&api_rounds));
+    println!(
+        "{:<48} {:>12}",
+        "runs: API, telemetry off",
+        runs(&off_rounds)
+    );
+    println!("{:<48} {:>12}", "runs: API, exported", runs(&on_rounds));
     // Per request CPU of the API process itself, which the receiver's share of the cores does
     // not distort.
-    let per_request_us = |cpu: f64, rps: f64| cpu / (rps * 10.0) * 1e6;
+    let per_request_us =
+        |cpu: f64, rounds: &[f64]| cpu / (rounds.iter().sum::<f64>() * WRK_SECONDS) * 1e6;
     println!(
         "{:<48} {:>12.1}",
         "API CPU per request, telemetry off, us",
-        per_request_us(off_cpu, off_rps)
+        per_request_us(off_cpu, &off_rounds)
     );
     println!(
         "{:<48} {:>12.1}",
         "API CPU per request, exported, us",
-        per_request_us(on_cpu, on_rps)
+        per_request_us(on_cpu, &on_rounds)
     );
     println!(
         "{:<48} {:>12.1}",
