@@ -393,13 +393,16 @@ impl Queue for EmbeddedQueue {
             .db
             .read(move |conn| {
                 let now = now_ms();
+                // Counts over the (queue, visible_at) index rather than the rows. The oldest
+                // message is the first of the queue in `seq` order (sends number them in time
+                // order; a redrive keeps both): `+queue` keeps SQLite on the rowid order, so the
+                // scan stops at the first match.
                 conn.prepare_cached(
                     "SELECT
-                        COALESCE(SUM(queue = ?1 AND visible_at <= ?3), 0),
-                        COALESCE(SUM(queue = ?1 AND visible_at > ?3), 0),
-                        MIN(CASE WHEN queue = ?1 THEN sent_at END),
-                        COALESCE(SUM(queue = ?2), 0)
-                     FROM messages WHERE queue IN (?1, ?2)",
+                        (SELECT COUNT(*) FROM messages WHERE queue = ?1 AND visible_at <= ?3),
+                        (SELECT COUNT(*) FROM messages WHERE queue = ?1 AND visible_at > ?3),
+                        (SELECT sent_at FROM messages WHERE +queue = ?1 ORDER BY seq LIMIT 1),
+                        (SELECT COUNT(*) FROM messages WHERE queue = ?2)",
                 )?
                 .query_row(params![names.main, names.dlq, now], |r| {
                     let oldest: Option<i64> = r.get(2)?;
