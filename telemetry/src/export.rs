@@ -247,6 +247,18 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Waits on `signal` (`work` or `done`) for at most `timeout`.
+    fn wait<'a>(
+        signal: &Condvar,
+        queue: MutexGuard<'a, Queue>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Queue> {
+        signal
+            .wait_timeout(queue, timeout)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+    }
 }
 
 /// The span processor and exporter in one: see the module documentation.
@@ -340,12 +352,7 @@ impl SpanProcessor for OtlpProcessor {
             if left.is_zero() {
                 return Err(OTelSdkError::Timeout(self.config.timeout));
             }
-            q = self
-                .shared
-                .done
-                .wait_timeout(q, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            q = Shared::wait(&self.shared.done, q, left);
         }
         Ok(())
     }
@@ -404,7 +411,10 @@ impl Exporter {
         let channel = match tonic::transport::Endpoint::from_shared(self.config.endpoint.clone()) {
             Ok(endpoint) => {
                 let _entered = runtime.enter();
-                endpoint.timeout(self.config.timeout).connect_lazy()
+                endpoint
+                    .timeout(self.config.timeout)
+                    .connect_timeout(self.config.timeout)
+                    .connect_lazy()
             }
             Err(_) => return, // checked in `OtlpProcessor::new`
         };
@@ -419,12 +429,7 @@ impl Exporter {
                     && Instant::now() < next_flush
                 {
                     let wait = next_flush.saturating_duration_since(Instant::now());
-                    q = self
-                        .shared
-                        .work
-                        .wait_timeout(q, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    q = Shared::wait(&self.shared.work, q, wait);
                 }
                 let mut batches: Vec<Batch> = q.full.drain(..).collect();
                 let due =

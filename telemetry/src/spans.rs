@@ -5,7 +5,7 @@
 //! instruments. On the API's submit path that cost ~35 us of CPU per request, more than a third of
 //! the request's own work; an SDK span built here costs a few microseconds. Code that runs inside
 //! such a span gets its context as OpenTelemetry's current context (`FutureExt::with_context`), so
-//! log lines still carry its trace id ([`crate::logs`]) and `tracing` spans opened inside it (the
+//! log lines still carry its trace id (`logs.rs`) and `tracing` spans opened inside it (the
 //! AWS SDK's) still become its children.
 //!
 //! With telemetry not installed (or `OTEL_SDK_DISABLED=true`) no span is started: [`start`]
