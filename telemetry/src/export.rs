@@ -454,9 +454,24 @@ impl Exporter {
                     "The span export queue was full; spans were dropped."
                 );
             }
+            // At shutdown the batches left share one export timeout: a collector that does not
+            // answer must not hold the process's exit for a timeout per batch.
+            let deadline = stop.then(|| tokio::time::Instant::now() + self.config.timeout);
             for batch in batches {
                 let request = batch.request(&self.resource.0, &self.resource.1);
-                if let Err(e) = runtime.block_on(self.send(&mut client, request)) {
+                let send = self.send(&mut client, request);
+                let sent = match deadline {
+                    // The timer needs the runtime: it is made inside `block_on`.
+                    Some(deadline) => runtime
+                        .block_on(async { tokio::time::timeout_at(deadline, send).await })
+                        .unwrap_or_else(|_| {
+                            Err(tonic::Status::deadline_exceeded(
+                                "shutting down: the export timeout has passed",
+                            ))
+                        }),
+                    None => runtime.block_on(send),
+                };
+                if let Err(e) = sent {
                     tracing::warn!(spans.count = batch.spans, error.message = %e, endpoint = %self.config.endpoint, "Exporting spans failed; they were dropped.");
                 }
             }
@@ -554,6 +569,41 @@ mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     use super::*;
+
+    #[test]
+    fn a_collector_that_never_answers_holds_shutdown_for_one_timeout() {
+        use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+
+        // Connections queue in the listener's backlog and never get an answer.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let timeout = Duration::from_millis(500);
+        let config = ExportConfig {
+            endpoint: format!("http://{}", silent.local_addr().unwrap()),
+            timeout,
+            headers: Vec::new(),
+            schedule_delay: Duration::from_secs(60),
+            max_queue: 100,
+            max_batch: 2,
+        };
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_span_processor(OtlpProcessor::new(config).unwrap())
+            .build();
+        let tracer = provider.tracer("test");
+        // Four batches; the first one or two go out (and hang) before shutdown.
+        for _ in 0..8 {
+            tracer.in_span("work", |_| {});
+        }
+
+        let started = Instant::now();
+        provider.shutdown().unwrap();
+
+        // A timeout per batch would be 4 x 500 ms, plus the one sending when shutdown came.
+        assert!(
+            started.elapsed() < timeout * 3,
+            "shutdown took {:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn headers_are_url_decoded() {
