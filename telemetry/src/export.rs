@@ -13,8 +13,9 @@
 //! `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, and the batch
 //! processor's `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and
 //! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Only the `grpc` protocol and no compression: anything else is
-//! refused at start rather than ignored. A failed export is logged and its spans dropped, as the
-//! SDK's exporter does; spans that find the queue full are dropped and counted in that log line.
+//! refused at start rather than ignored. The spans of a failed export are dropped, as the SDK's
+//! exporter does, and so are spans that find the queue full; both are counted and logged at most
+//! every ten seconds.
 
 use std::{
     collections::VecDeque,
@@ -420,6 +421,7 @@ impl Exporter {
         };
         let mut client = tonic::client::Grpc::new(channel);
         let mut next_flush = Instant::now() + self.config.schedule_delay;
+        let mut lost = Lost::default();
         loop {
             let (batches, flush_to, dropped, stop) = {
                 let mut q = self.shared.lock();
@@ -448,12 +450,7 @@ impl Exporter {
             if Instant::now() >= next_flush {
                 next_flush = Instant::now() + self.config.schedule_delay;
             }
-            if dropped > 0 {
-                tracing::warn!(
-                    spans.dropped = dropped,
-                    "The span export queue was full; spans were dropped."
-                );
-            }
+            lost.queue_full += dropped;
             // At shutdown the batches left share one export timeout: a collector that does not
             // answer must not hold the process's exit for a timeout per batch.
             let deadline = stop.then(|| tokio::time::Instant::now() + self.config.timeout);
@@ -472,9 +469,11 @@ impl Exporter {
                     None => runtime.block_on(send),
                 };
                 if let Err(e) = sent {
-                    tracing::warn!(spans.count = batch.spans, error.message = %e, endpoint = %self.config.endpoint, "Exporting spans failed; they were dropped.");
+                    lost.failed += batch.spans as u64;
+                    lost.error = Some(e.message().to_owned());
                 }
             }
+            lost.report(&self.config.endpoint, stop);
             self.shared.lock().flushed = flush_to;
             self.shared.done.notify_all();
             if stop {
@@ -515,6 +514,42 @@ impl Exporter {
             }
         }
         Ok(())
+    }
+}
+
+/// How often lost spans are logged: a collector that is down fails every batch, and a line per
+/// batch would flood the service's logs.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Spans lost since the last report.
+#[derive(Default)]
+struct Lost {
+    failed: u64,
+    queue_full: u64,
+    error: Option<String>,
+    reported: Option<Instant>,
+}
+
+impl Lost {
+    /// Logs what was lost, at most once per [`REPORT_EVERY`] (and always when `last`); returns
+    /// whether it did.
+    fn report(&mut self, endpoint: &str, last: bool) -> bool {
+        let due = last || self.reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY);
+        if !due || self.failed + self.queue_full == 0 {
+            return false;
+        }
+        tracing::warn!(
+            spans.failed = self.failed,
+            spans.queue_full = self.queue_full,
+            error.message = self.error.as_deref().unwrap_or(""),
+            endpoint,
+            "Spans were dropped: the collector did not take them, or the export queue was full."
+        );
+        *self = Self {
+            reported: Some(Instant::now()),
+            ..Self::default()
+        };
+        true
     }
 }
 
@@ -603,6 +638,25 @@ mod tests {
             "shutdown took {:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn lost_spans_are_reported_once_per_interval_and_at_the_end() {
+        let mut lost = Lost::default();
+        assert!(!lost.report("http://collector", false), "nothing lost yet");
+        lost.failed += 512;
+        assert!(lost.report("http://collector", false));
+        lost.failed += 512;
+        lost.queue_full += 3;
+        assert!(
+            !lost.report("http://collector", false),
+            "within the interval"
+        );
+        assert!(
+            lost.report("http://collector", true),
+            "the last report always goes out"
+        );
+        assert_eq!(lost.failed + lost.queue_full, 0);
     }
 
     #[test]
