@@ -17,6 +17,19 @@ fn otel_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The spans of `kind` that name the task `id`.
+fn of_task<'a>(
+    spans: &[&'a Span],
+    kind: i32,
+    id: impl std::fmt::Display,
+) -> impl Iterator<Item = &'a Span> {
+    let id = id.to_string();
+    spans
+        .iter()
+        .copied()
+        .filter(move |s| s.kind == kind && s.attr("task.id") == id)
+}
+
 async fn wait_ready(client: &reqwest::Client, url: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !client
@@ -102,9 +115,8 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
         assert_eq!(server.attr("http.route"), "/api/tasks");
         assert_eq!(server.attr("http.response.status_code"), "202");
 
-        let producer = in_trace
-            .iter()
-            .find(|s| s.kind == PRODUCER && s.attr("task.id") == id.to_string())
+        let producer = of_task(&in_trace, PRODUCER, id)
+            .next()
             .expect("a producer span for the task");
         assert_eq!(
             producer.parent_span_id, server.span_id,
@@ -120,10 +132,7 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
             env.backends.queue.name()
         );
 
-        let process: Vec<&&Span> = in_trace
-            .iter()
-            .filter(|s| s.kind == CONSUMER && s.attr("task.id") == id.to_string())
-            .collect();
+        let process: Vec<&Span> = of_task(&in_trace, CONSUMER, id).collect();
         let expected = if id == good {
             1
         } else {
@@ -188,15 +197,13 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
     assert_eq!(send[0].attr("messaging.batch.message_count"), "2");
     assert_eq!(send[0].parent_span_id, server.span_id);
     for id in &pair {
-        let create = in_trace
-            .iter()
-            .find(|s| s.kind == PRODUCER && s.attr("task.id") == id.to_string())
+        let create = of_task(&in_trace, PRODUCER, id)
+            .next()
             .expect("a create span per message");
         assert_eq!(create.attr("messaging.operation.type"), "create");
         assert_eq!(create.parent_span_id, server.span_id);
-        let process = in_trace
-            .iter()
-            .find(|s| s.kind == CONSUMER && s.attr("task.id") == id.to_string())
+        let process = of_task(&in_trace, CONSUMER, id)
+            .next()
             .expect("a process span");
         assert_eq!(
             process.parent_span_id, create.span_id,
