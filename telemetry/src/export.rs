@@ -48,7 +48,8 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 pub(crate) struct ExportConfig {
     endpoint: String,
     timeout: Duration,
-    headers: Vec<(String, String)>,
+    /// Checked once at start; sent with every request.
+    headers: tonic::metadata::MetadataMap,
     schedule_delay: Duration,
     max_queue: usize,
     max_batch: usize,
@@ -120,7 +121,7 @@ impl ExportConfig {
             "OTEL_EXPORTER_OTLP_ENDPOINT",
         ])
         .unwrap_or_else(|| "http://localhost:4317".into());
-        let mut headers = Vec::new();
+        let mut headers = tonic::metadata::MetadataMap::new();
         for names in [
             "OTEL_EXPORTER_OTLP_HEADERS",
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
@@ -134,7 +135,16 @@ impl ExportConfig {
                         "{names}: expected key=value pairs, got {pair}"
                     )));
                 };
-                headers.push((k.trim().to_ascii_lowercase(), percent_decode(v.trim())));
+                let key = tonic::metadata::MetadataKey::from_bytes(
+                    k.trim().to_ascii_lowercase().as_bytes(),
+                );
+                let value = percent_decode(v.trim()).parse();
+                let (Ok(key), Ok(value)) = (key, value) else {
+                    return Err(TelemetryError::Exporter(format!(
+                        "{names}: not a valid header: {pair}"
+                    )));
+                };
+                headers.insert(key, value);
             }
         }
         Ok(Self {
@@ -492,15 +502,9 @@ impl Exporter {
             .await
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let mut request = tonic::Request::new(body);
+        // Headers first: the timeout is a header (`grpc-timeout`) too.
+        *request.metadata_mut() = self.config.headers.clone();
         request.set_timeout(self.config.timeout);
-        for (k, v) in &self.config.headers {
-            if let (Ok(k), Ok(v)) = (
-                tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),
-                v.parse(),
-            ) {
-                request.metadata_mut().insert(k, v);
-            }
-        }
         let response = client
             .unary(
                 request,
@@ -615,7 +619,7 @@ mod tests {
         let config = ExportConfig {
             endpoint: format!("http://{}", silent.local_addr().unwrap()),
             timeout,
-            headers: Vec::new(),
+            headers: tonic::metadata::MetadataMap::new(),
             schedule_delay: Duration::from_secs(60),
             max_queue: 100,
             max_batch: 2,
