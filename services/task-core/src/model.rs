@@ -224,10 +224,13 @@ impl Task {
     /// A new task, queued now, with a fresh id. Version 7 UUIDs start with the time, so new ids
     /// land at the end of the store's id index instead of on a random page of it: with a random
     /// v4 id every insert into a large table touched (and wrote back) a different index page.
+    /// The random part comes from the thread's generator (`Uuid::now_v7` makes a `getrandom`
+    /// system call per id).
     pub fn new(spec: TaskSpec, trace_id: Option<String>) -> Self {
         let now = Millis::now();
+        let millis = u64::try_from(now.0).unwrap_or_default();
         Self {
-            id: Uuid::now_v7(),
+            id: uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid(),
             spec,
             status: Status::Queued,
             attempts: 0,
@@ -284,6 +287,17 @@ mod tests {
             spec: TaskSpec::new(Kind::Ram, Intensity::Intense, 30).unwrap(),
         };
         assert_eq!(TaskMessage::from_body(&m.to_body()).unwrap(), m);
+    }
+
+    #[test]
+    fn new_task_ids_are_version_7_and_carry_their_creation_time() {
+        let spec = TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap();
+        let (a, b) = (Task::new(spec, None), Task::new(spec, None));
+        assert_eq!(a.id.get_version(), Some(uuid::Version::SortRand));
+        assert_ne!(a.id, b.id);
+        let (secs, nanos) = a.id.get_timestamp().expect("v7 timestamp").to_unix();
+        let millis = secs as i64 * 1000 + i64::from(nanos / 1_000_000);
+        assert_eq!(millis, a.created_at.0);
     }
 
     #[test]
