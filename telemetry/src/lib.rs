@@ -13,6 +13,7 @@
 mod export;
 mod logs;
 pub mod metrics;
+mod otlp_wire;
 pub mod propagation;
 mod setup;
 pub mod spans;

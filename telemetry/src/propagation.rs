@@ -7,7 +7,7 @@
 use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapPropagator},
-    trace::{SpanContext, TraceContextExt},
+    trace::{SpanContext, TraceContextExt, TraceFlags},
 };
 use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -15,14 +15,15 @@ use task_core::queue::Attributes;
 
 /// The message attribute holding the W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";
-/// The message attribute holding the W3C trace state, when there is one.
-pub const TRACESTATE: &str = "tracestate";
 
 struct MapInjector<'a>(&'a mut Attributes);
 
 impl Injector for MapInjector<'_> {
+    // The W3C propagator sets `tracestate` even when empty; a message carries no empty attribute.
     fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_owned(), value);
+        if !value.is_empty() {
+            self.0.insert(key.to_owned(), value);
+        }
     }
 }
 
@@ -40,10 +41,56 @@ impl Extractor for MapExtractor<'_> {
 /// The context a producer puts on a message: `traceparent` (and `tracestate`) attributes plus the
 /// X-Ray header for `AWSTraceHeader`. Empty when `cx` has no valid span.
 pub fn inject_message(cx: &Context) -> (Attributes, Option<String>) {
+    let span = cx.span();
+    let sc = span.span_context();
     let mut attributes = Attributes::new();
-    TraceContextPropagator::new().inject_context(cx, &mut MapInjector(&mut attributes));
-    let xray = span_context_to_string(cx.span().span_context());
-    (attributes, xray)
+    if !sc.is_valid() {
+        return (attributes, None);
+    }
+    // Our own spans carry no trace state and only the sampled flag: both headers are written
+    // here from the ids' hex, where the propagators format them through `fmt` several times
+    // over. Anything else takes the propagators' path, which knows the rest.
+    let flags = sc.trace_flags();
+    if !sc.trace_state().header().is_empty()
+        || (flags & !TraceFlags::SAMPLED) != TraceFlags::default()
+    {
+        TraceContextPropagator::new().inject_context(cx, &mut MapInjector(&mut attributes));
+        return (attributes, span_context_to_string(sc));
+    }
+    let (trace, parent) = (
+        hex(&sc.trace_id().to_bytes()),
+        hex(&sc.span_id().to_bytes()),
+    );
+    let sampled = if flags.is_sampled() { "1" } else { "0" };
+    let traceparent = ["00-", &trace, "-", &parent, "-0", sampled].concat();
+    attributes.insert(TRACEPARENT.to_owned(), traceparent);
+    let xray = [
+        "Root=1-",
+        &trace[..8],
+        "-",
+        &trace[8..],
+        ";Parent=",
+        &parent,
+        ";Sampled=",
+        sampled,
+    ]
+    .concat();
+    (attributes, Some(xray))
+}
+
+/// A trace id as W3C and X-Ray write it: 32 lowercase hex digits.
+pub fn trace_id_hex(sc: &SpanContext) -> String {
+    hex(&sc.trace_id().to_bytes())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.
@@ -74,7 +121,7 @@ pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{SpanId, TraceId, TraceState};
 
     use super::*;
 
@@ -107,6 +154,48 @@ mod tests {
             (back.trace_id(), back.span_id()),
             (sampled().trace_id(), sampled().span_id())
         );
+    }
+
+    /// The hand-written headers are the propagators' own, for every flag and id shape; trace
+    /// state (which the fast path leaves to them) still travels.
+    #[test]
+    fn headers_match_the_propagators() {
+        let ids = [
+            (1_u128, 1_u64),
+            (0x5759e988bd862e3fe1be46a994272793, 0x53995c3f42cd8ad8),
+            (u128::MAX, u64::MAX),
+        ];
+        let states = [
+            TraceState::default(),
+            TraceState::from_key_value([("vendor", "v1")]).unwrap(),
+        ];
+        for (trace, span) in ids {
+            for flags in [
+                TraceFlags::SAMPLED,
+                TraceFlags::default(),
+                TraceFlags::new(0x02),
+            ] {
+                for state in &states {
+                    let sc = SpanContext::new(
+                        TraceId::from(trace),
+                        SpanId::from(span),
+                        flags,
+                        false,
+                        state.clone(),
+                    );
+                    let cx = Context::new().with_remote_span_context(sc.clone());
+                    let mut expected = Attributes::new();
+                    TraceContextPropagator::new()
+                        .inject_context(&cx, &mut MapInjector(&mut expected));
+
+                    let (attributes, xray) = inject_message(&cx);
+
+                    assert_eq!(attributes, expected, "{sc:?}");
+                    assert_eq!(xray, span_context_to_string(&sc), "{sc:?}");
+                    assert_eq!(trace_id_hex(&sc), sc.trace_id().to_string());
+                }
+            }
+        }
     }
 
     #[test]

@@ -166,7 +166,8 @@ pub async fn enqueue(
         let cx = Context::current();
         let span = cx.span();
         let sc = span.span_context();
-        sc.is_valid().then(|| sc.trace_id().to_string())
+        sc.is_valid()
+            .then(|| telemetry::propagation::trace_id_hex(sc))
     };
     let tasks: Vec<Task> = specs
         .into_iter()
