@@ -33,17 +33,17 @@ pub(crate) const SCHEMA: &str = "
         trace_id TEXT
     );
     CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, seq);
-    -- Counts by status kept by triggers, so /api/stats and the metrics sampler read a few rows
-    -- instead of counting every task (hundreds of milliseconds of CPU at half a million tasks).
+    -- Counts by status, so /api/stats and the metrics sampler read a few rows instead of counting
+    -- every task (hundreds of milliseconds of CPU at half a million tasks). Changes of status
+    -- and deletes keep them by trigger; new rows are counted once per batch by the only code
+    -- that inserts them (insert_task_rows): an insert trigger made SQLite keep a statement
+    -- journal for every row, a copy of each page the insert touched.
     BEGIN IMMEDIATE;
     CREATE TABLE IF NOT EXISTS task_counts (
         status TEXT PRIMARY KEY,
         n INTEGER NOT NULL
     ) WITHOUT ROWID;
-    CREATE TRIGGER IF NOT EXISTS task_counts_insert AFTER INSERT ON tasks BEGIN
-        INSERT INTO task_counts (status, n) VALUES (NEW.status, 1)
-            ON CONFLICT (status) DO UPDATE SET n = n + 1;
-    END;
+    DROP TRIGGER IF EXISTS task_counts_insert;
     CREATE TRIGGER IF NOT EXISTS task_counts_update AFTER UPDATE OF status ON tasks
         WHEN OLD.status <> NEW.status BEGIN
         UPDATE task_counts SET n = n - 1 WHERE status = OLD.status;
@@ -86,6 +86,8 @@ pub(crate) fn insert_task_rows<'a>(
         "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
          created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
     )?;
+    // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
+    let mut added: Vec<(&'static str, i64)> = Vec::with_capacity(1);
     for t in tasks {
         insert.execute(params![
             t.id.to_string(),
@@ -96,6 +98,17 @@ pub(crate) fn insert_task_rows<'a>(
             t.created_at.0,
             t.trace_id,
         ])?;
+        match added.iter_mut().find(|(s, _)| *s == t.status.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => added.push((t.status.as_str(), 1)),
+        }
+    }
+    let mut count = tx.prepare_cached(
+        "INSERT INTO task_counts (status, n) VALUES (?1, ?2)
+         ON CONFLICT (status) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (status, n) in added {
+        count.execute(params![status, n])?;
     }
     Ok(())
 }
@@ -336,8 +349,8 @@ mod tests {
         rusqlite::Connection::open(&path)
             .unwrap()
             .execute_batch(
-                "DROP TRIGGER task_counts_insert; DROP TRIGGER task_counts_update;
-                 DROP TRIGGER task_counts_delete; DROP TABLE task_counts;",
+                "DROP TRIGGER task_counts_update; DROP TRIGGER task_counts_delete;
+                 DROP TABLE task_counts;",
             )
             .unwrap();
 
