@@ -35,7 +35,7 @@ use opentelemetry_sdk::{
 };
 use prost::{
     Message,
-    encoding::{WireType, encode_key, encode_varint, encoded_len_varint},
+    encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len},
 };
 
 use crate::TelemetryError;
@@ -197,44 +197,58 @@ impl Batch {
         self.spans += 1;
     }
 
-    /// The `ExportTraceServiceRequest` carrying this batch for `resource`.
+    /// The `ExportTraceServiceRequest` carrying this batch for `resource`, written in one pass:
+    /// every length is known before the bytes, so the encoded spans are copied once.
     fn request(&self, resource: &resource::Resource, schema_url: &str) -> Vec<u8> {
-        let length_delimited = |tag: u32, body: &[u8], out: &mut Vec<u8>| {
+        // A length-delimited field's size, and its key and length written out.
+        let field_len = |tag: u32, len: usize| key_len(tag) + encoded_len_varint(len as u64) + len;
+        let header = |tag: u32, len: usize, out: &mut Vec<u8>| {
             encode_key(tag, WireType::LengthDelimited, out);
-            encode_varint(body.len() as u64, out);
-            out.extend_from_slice(body);
+            encode_varint(len as u64, out);
         };
-        let mut resource_spans = resource.encode_length_delimited_to_vec();
-        // `encode_length_delimited` gives length + body; the field key goes in front.
-        let mut body = Vec::with_capacity(
-            resource_spans.len()
-                + self
-                    .scopes
-                    .iter()
-                    .map(|s| s.spans.len() + 64)
-                    .sum::<usize>(),
-        );
-        encode_key(1, WireType::LengthDelimited, &mut body);
-        body.append(&mut resource_spans);
-        for scope in &self.scopes {
-            let mut scope_spans = common::InstrumentationScope::from((&scope.scope, None))
-                .encode_length_delimited_to_vec();
-            let mut inner = Vec::with_capacity(scope_spans.len() + scope.spans.len() + 8);
-            encode_key(1, WireType::LengthDelimited, &mut inner);
-            inner.append(&mut scope_spans);
-            inner.extend_from_slice(&scope.spans);
-            if let Some(url) = scope.scope.schema_url() {
-                prost::encoding::string::encode(3, &url.to_owned(), &mut inner);
+        let resource = resource.encode_to_vec();
+        let scopes: Vec<(Vec<u8>, Option<&str>, usize)> = self
+            .scopes
+            .iter()
+            .map(|s| {
+                let scope = common::InstrumentationScope::from((&s.scope, None)).encode_to_vec();
+                let url = s.scope.schema_url();
+                let len = field_len(1, scope.len())
+                    + s.spans.len()
+                    + url.map_or(0, |u| field_len(3, u.len()));
+                (scope, url, len)
+            })
+            .collect();
+        let resource_spans = field_len(1, resource.len())
+            + scopes
+                .iter()
+                .map(|(_, _, len)| field_len(2, *len))
+                .sum::<usize>()
+            + if schema_url.is_empty() {
+                0
+            } else {
+                field_len(3, schema_url.len())
+            };
+
+        let mut out = Vec::with_capacity(field_len(1, resource_spans));
+        header(1, resource_spans, &mut out);
+        header(1, resource.len(), &mut out);
+        out.extend_from_slice(&resource);
+        for ((scope, url, len), buffer) in scopes.iter().zip(&self.scopes) {
+            header(2, *len, &mut out);
+            header(1, scope.len(), &mut out);
+            out.extend_from_slice(scope);
+            out.extend_from_slice(&buffer.spans);
+            if let Some(url) = url {
+                header(3, url.len(), &mut out);
+                out.extend_from_slice(url.as_bytes());
             }
-            length_delimited(2, &inner, &mut body);
         }
         if !schema_url.is_empty() {
-            prost::encoding::string::encode(3, &schema_url.to_owned(), &mut body);
+            header(3, schema_url.len(), &mut out);
+            out.extend_from_slice(schema_url.as_bytes());
         }
-        let mut request =
-            Vec::with_capacity(body.len() + encoded_len_varint(body.len() as u64) + 1);
-        length_delimited(1, &body, &mut request);
-        request
+        out
     }
 }
 
@@ -681,7 +695,9 @@ mod tests {
         let api = InstrumentationScope::builder("api")
             .with_version("1")
             .build();
-        let other = InstrumentationScope::builder("other").build();
+        let other = InstrumentationScope::builder("other")
+            .with_schema_url("https://opentelemetry.io/schemas/1.30.0")
+            .build();
         let span = |name: &str| proto::Span {
             name: name.into(),
             trace_id: vec![1; 16],
@@ -732,5 +748,14 @@ mod tests {
             [("api", "1", vec!["a", "c"]), ("other", "", vec!["b"])]
         );
         assert_eq!(rs.scope_spans[0].spans[0], span("a"));
+        assert_eq!(
+            (
+                rs.scope_spans[0].schema_url.as_str(),
+                rs.scope_spans[1].schema_url.as_str()
+            ),
+            ("", "https://opentelemetry.io/schemas/1.30.0")
+        );
+        // The lengths written up front are the lengths of what follows, to the byte.
+        assert_eq!(bytes.len(), request.encoded_len());
     }
 }
