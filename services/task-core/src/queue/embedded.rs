@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    sqlite::{Db, DbError, Durability, GroupCommit},
+    sqlite::{Db, DbError, Durability, GroupCommit, MultiRowInsert},
 };
 
 /// How often a waiting receiver looks for messages it was not told about.
@@ -66,26 +66,28 @@ pub(crate) fn insert_message_rows<'a>(
     messages: impl Iterator<Item = (&'a Names, &'a OutgoingMessage)>,
 ) -> rusqlite::Result<Vec<String>> {
     let now = now_ms();
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO messages
-         (queue, message_id, body, attributes, trace_header, sent_at, visible_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    )?;
-    messages
+    let rows: Vec<(&Names, &OutgoingMessage, String, String)> = messages
         .map(|(names, m)| {
-            let id = random_uuid().to_string();
             let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
-            insert.execute(params![
-                names.main,
-                id,
-                m.body,
-                attributes,
-                m.trace_header,
-                now
-            ])?;
-            Ok(id)
+            (names, m, random_uuid().to_string(), attributes)
         })
-        .collect()
+        .collect();
+    static INSERT: MultiRowInsert = MultiRowInsert::new(
+        "INSERT INTO messages
+         (queue, message_id, body, attributes, trace_header, sent_at, visible_at) VALUES",
+        "(?, ?, ?, ?, ?, ?, ?)",
+    );
+    INSERT.run(tx, &rows, |s, at, (names, m, id, attributes)| {
+        s.raw_bind_parameter(at, &names.main)?;
+        s.raw_bind_parameter(at + 1, id)?;
+        s.raw_bind_parameter(at + 2, &m.body)?;
+        s.raw_bind_parameter(at + 3, attributes)?;
+        s.raw_bind_parameter(at + 4, &m.trace_header)?;
+        s.raw_bind_parameter(at + 5, now)?;
+        s.raw_bind_parameter(at + 6, now)?;
+        Ok(at + 7)
+    })?;
+    Ok(rows.into_iter().map(|(_, _, id, _)| id).collect())
 }
 
 /// A version 4 UUID from the thread's random generator: `Uuid::new_v4` asks the kernel

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     model::{Millis, Status, Task, TaskSpec},
-    sqlite::{Db, DbError, Durability, GroupCommit},
+    sqlite::{Db, DbError, Durability, GroupCommit, MultiRowInsert},
 };
 
 pub(crate) const SCHEMA: &str = "
@@ -82,22 +82,26 @@ pub(crate) fn insert_task_rows<'a>(
     tx: &rusqlite::Transaction<'_>,
     tasks: impl Iterator<Item = &'a Task>,
 ) -> rusqlite::Result<()> {
-    let mut insert = tx.prepare_cached(
+    let tasks: Vec<&Task> = tasks.collect();
+    static INSERT: MultiRowInsert = MultiRowInsert::new(
         "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
-         created_at, updated_at, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)",
-    )?;
+         created_at, updated_at, trace_id) VALUES",
+        "(?, ?, ?, ?, ?, 0, ?, ?, ?)",
+    );
+    INSERT.run(tx, &tasks, |s, at, t| {
+        s.raw_bind_parameter(at, t.id.to_string())?;
+        s.raw_bind_parameter(at + 1, t.spec.kind.as_str())?;
+        s.raw_bind_parameter(at + 2, t.spec.intensity.as_str())?;
+        s.raw_bind_parameter(at + 3, t.spec.fail_percent)?;
+        s.raw_bind_parameter(at + 4, t.status.as_str())?;
+        s.raw_bind_parameter(at + 5, t.created_at.0)?;
+        s.raw_bind_parameter(at + 6, t.created_at.0)?;
+        s.raw_bind_parameter(at + 7, &t.trace_id)?;
+        Ok(at + 8)
+    })?;
     // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
     let mut added: Vec<(&'static str, i64)> = Vec::with_capacity(1);
-    for t in tasks {
-        insert.execute(params![
-            t.id.to_string(),
-            t.spec.kind.as_str(),
-            t.spec.intensity.as_str(),
-            t.spec.fail_percent,
-            t.status.as_str(),
-            t.created_at.0,
-            t.trace_id,
-        ])?;
+    for t in &tasks {
         match added.iter_mut().find(|(s, _)| *s == t.status.as_str()) {
             Some((_, n)) => *n += 1,
             None => added.push((t.status.as_str(), 1)),
