@@ -68,7 +68,8 @@ const FEW_FRAMES: i64 = 16;
 /// catches up without holding anything (each pass leaves only the frames appended while it ran),
 /// then takes this handle's write connection for one last pass over the few frames left, and the
 /// next commit starts the WAL over. Writes wait for that pass alone: mostly its two `fsync`s,
-/// ~1-3 ms here, where holding them for the first catch-up pass stalled them for 3-11 ms.
+/// 1-4 ms here at half the API's maximum rate, the longest 6-9 ms under `wrk` at full rate (timed
+/// around the held pass), where holding them for the first catch-up pass stalled them for 3-11 ms.
 fn spawn_checkpointer(path: &Path, writer: std::sync::Weak<tokio::sync::Mutex<Connection>>) {
     let path = path.to_owned();
     let spawned = std::thread::Builder::new()

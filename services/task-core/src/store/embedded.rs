@@ -364,4 +364,29 @@ mod tests {
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.queued, counts.total()), (4, 4));
     }
+
+    #[tokio::test]
+    async fn a_file_with_the_old_insert_trigger_counts_new_tasks_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.sqlite");
+        let spec = TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap();
+        EmbeddedTaskStore::open(&path, Durability::Normal).unwrap();
+        // As a file written when an insert trigger counted new tasks.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
+                     INSERT INTO task_counts (status, n) VALUES (NEW.status, 1)
+                         ON CONFLICT (status) DO UPDATE SET n = n + 1;
+                 END;",
+            )
+            .unwrap();
+
+        let store = EmbeddedTaskStore::open(&path, Durability::Normal).unwrap();
+        let tasks: Vec<Task> = (0..2).map(|_| Task::new(spec, None)).collect();
+        store.create(&tasks).await.unwrap();
+
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.queued, counts.total()), (2, 2));
+    }
 }
