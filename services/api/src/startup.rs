@@ -8,7 +8,6 @@ use anyhow::Context;
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, Request},
-    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -168,16 +167,13 @@ fn build_router(state: AppState, registry: Arc<Registry>, settings: &Settings) -
             async move { Json(doc.as_ref().clone()) }
         }),
     )
-    .route_layer(middleware::from_fn(http_telemetry::tag_route))
+    .route_layer(http_telemetry::TagRouteLayer)
     .with_state(state)
     .merge(telemetry::metrics::router(registry))
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .fallback(move |request: Request| fallback(frontend.clone(), request))
     .layer(DefaultBodyLimit::max(settings.limits.max_body_bytes))
-    .layer(middleware::from_fn_with_state(
-        metrics,
-        http_telemetry::track,
-    ))
+    .layer(http_telemetry::TrackLayer(metrics))
     .layer(CatchPanicLayer::custom(|_| {
         ApiError::Internal("handler panicked".into()).into_response()
     }))

@@ -90,6 +90,41 @@ pub fn parse(body: &Value, max_tasks: usize) -> Result<Vec<TaskSpec>, ApiError> 
     Ok(specs)
 }
 
+/// An entry as a valid body has it, read without building a `serde_json::Value` (a map and a
+/// string per field) for the common case.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidEntry {
+    kind: Kind,
+    intensity: Intensity,
+    #[serde(default)]
+    fail_percent: Option<u64>,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+/// The specs of a body [`parse`] would accept, with the same result, or `None` for anything
+/// else (malformed, unknown or duplicate fields, out of range), which [`parse`] then reports with
+/// the field named.
+pub fn parse_valid(body: &[u8], max_tasks: usize) -> Option<Vec<TaskSpec>> {
+    let entries: Vec<ValidEntry> = match body.iter().find(|b| !b.is_ascii_whitespace())? {
+        b'{' => vec![serde_json::from_slice(body).ok()?],
+        b'[' => serde_json::from_slice(body).ok()?,
+        _ => return None,
+    };
+    let mut specs = Vec::new();
+    for entry in &entries {
+        let fail_percent = u8::try_from(entry.fail_percent.unwrap_or(0)).ok()?;
+        let count = usize::try_from(entry.count.unwrap_or(1)).ok()?;
+        if count == 0 || specs.len() + count > max_tasks {
+            return None;
+        }
+        let spec = TaskSpec::new(entry.kind, entry.intensity, fail_percent).ok()?;
+        specs.extend(std::iter::repeat_n(spec, count));
+    }
+    (!specs.is_empty()).then_some(specs)
+}
+
 fn enum_field<T: std::str::FromStr<Err = String>>(
     entry: &Map<String, Value>,
     name: &str,
@@ -430,6 +465,78 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(field_of(body.clone()).as_deref(), Some(expected), "{body}");
         }
+    }
+
+    /// A field's value: mostly one of `valid`, sometimes absent, null or of any other sort.
+    fn field_value(valid: Vec<Value>) -> impl proptest::strategy::Strategy<Value = Option<Value>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            16 => prop::sample::select(valid).prop_map(Some),
+            1 => Just(None),
+            1 => Just(Some(Value::Null)),
+            1 => (-2i64..1003).prop_map(|n| Some(json!(n))),
+            1 => prop::sample::select(vec![json!(2.5), json!(1e30), json!("gpu"), json!(""), json!("CPU"), json!([1])])
+                .prop_map(Some),
+        ]
+    }
+
+    fn entry() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        (
+            field_value(vec![json!("cpu"), json!("ram")]),
+            field_value(vec![json!("light"), json!("average"), json!("intense")]),
+            field_value((0..=100).map(|n| json!(n)).collect()),
+            field_value(vec![json!(0), json!(1), json!(2), json!(400), json!(1000)]),
+            proptest::bool::weighted(0.05),
+        )
+            .prop_map(|(kind, intensity, fail, count, extra)| {
+                let mut o = Map::new();
+                for (name, v) in [
+                    ("kind", kind),
+                    ("intensity", intensity),
+                    ("fail_percent", fail),
+                    ("count", count),
+                ] {
+                    if let Some(v) = v {
+                        o.insert(name.into(), v);
+                    }
+                }
+                if extra {
+                    o.insert("colour".into(), json!("red"));
+                }
+                Value::Object(o)
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+        /// The typed parse either refuses a body or reads exactly what the general parse reads,
+        /// and it takes every body the general parse accepts (so the fast path is the one used).
+        #[test]
+        fn the_typed_parse_agrees_with_the_general_one(
+            objects in proptest::collection::vec(entry(), 0..4),
+            array in proptest::bool::ANY,
+        ) {
+            let body = match (array, objects.first()) {
+                (false, Some(first)) => first.clone(),
+                _ => Value::Array(objects),
+            };
+            let general = parse(&body, 1000).ok();
+            let typed = parse_valid(body.to_string().as_bytes(), 1000);
+            proptest::prop_assert_eq!(typed, general, "{}", body);
+        }
+    }
+
+    #[test]
+    fn the_typed_parse_leaves_duplicate_fields_and_whitespace_to_the_general_one() {
+        let duplicate = br#"{"kind": "cpu", "intensity": "light", "kind": "ram"}"#;
+        assert_eq!(parse_valid(duplicate, 1000), None);
+        let spaced = b" \n {\"kind\": \"ram\", \"intensity\": \"average\", \"count\": 2} ";
+        let specs = parse_valid(spaced, 1000).expect("valid");
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].kind, Kind::Ram);
+        assert_eq!(parse_valid(b"", 1000), None);
+        assert_eq!(parse_valid(b"[]", 1000), None);
     }
 
     #[test]

@@ -76,11 +76,12 @@ pub enum Submission {
     Many(Vec<NewTask>),
 }
 
-fn json_body(
+/// The body of a JSON request, or the error for a wrong content type or an unreadable body.
+fn json_bytes(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     limit: usize,
-) -> Result<Value, ApiError> {
+) -> Result<Bytes, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -89,15 +90,13 @@ fn json_body(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = body.map_err(|e| {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(limit)
         } else {
             ApiError::invalid("unreadable_body", e.body_text())
         }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::invalid("malformed_json", format!("malformed JSON: {e}")))
+    })
 }
 
 async fn submit_body(
@@ -105,8 +104,17 @@ async fn submit_body(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Submitted>), ApiError> {
-    let value = json_body(headers, body, state.limits.max_body_bytes)?;
-    let specs = submit::parse(&value, state.limits.max_tasks_per_request)?;
+    let bytes = json_bytes(headers, body, state.limits.max_body_bytes)?;
+    let max_tasks = state.limits.max_tasks_per_request;
+    let specs = match submit::parse_valid(&bytes, max_tasks) {
+        Some(specs) => specs,
+        // Whatever the typed parse refused, the general one names the problem.
+        None => {
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::invalid("malformed_json", format!("malformed JSON: {e}")))?;
+            submit::parse(&value, max_tasks)?
+        }
+    };
     let (tasks, rejected) = submit::enqueue(state, specs).await?;
     Ok((StatusCode::ACCEPTED, Json(Submitted { tasks, rejected })))
 }
