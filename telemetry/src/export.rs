@@ -18,6 +18,7 @@
 //! every ten seconds.
 
 use std::{
+    cell::RefCell,
     collections::VecDeque,
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
@@ -352,22 +353,28 @@ impl SpanProcessor for OtlpProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        // Encoded outside the lock; only a copy of the bytes happens under it.
-        let mut encoded = Vec::with_capacity(512);
-        crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, &span, &mut encoded);
-        let mut q = self.shared.lock();
-        if q.shutdown || q.queued >= self.config.max_queue {
-            q.dropped += 1;
-            return;
+        // Encoded outside the lock, into a buffer the thread keeps; only a copy of the bytes
+        // happens under the lock.
+        thread_local! {
+            static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        q.current.push(&span.instrumentation_scope, &encoded);
-        q.queued += 1;
-        if q.current.spans >= self.config.max_batch {
-            let full = std::mem::take(&mut q.current);
-            q.full.push_back(full);
-            drop(q);
-            self.shared.work.notify_one();
-        }
+        ENCODED.with_borrow_mut(|encoded| {
+            encoded.clear();
+            crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, &span, encoded);
+            let mut q = self.shared.lock();
+            if q.shutdown || q.queued >= self.config.max_queue {
+                q.dropped += 1;
+                return;
+            }
+            q.current.push(&span.instrumentation_scope, encoded);
+            q.queued += 1;
+            if q.current.spans >= self.config.max_batch {
+                let full = std::mem::take(&mut q.current);
+                q.full.push_back(full);
+                drop(q);
+                self.shared.work.notify_one();
+            }
+        });
     }
 
     fn force_flush(&self) -> OTelSdkResult {

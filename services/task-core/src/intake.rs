@@ -14,7 +14,10 @@ use tokio::sync::Notify;
 
 use crate::{
     Task,
-    queue::{self, OutgoingMessage, QueueError, embedded::Names},
+    queue::{
+        self, OutgoingMessage, QueueError,
+        embedded::{MessageRow, Names},
+    },
     sqlite::GroupCommit,
     store,
 };
@@ -38,7 +41,7 @@ pub trait Intake: Send + Sync {
 
 /// The embedded backend's intake: one group-committed transaction per batch of callers.
 pub struct EmbeddedIntake {
-    writes: GroupCommit<(Task, Arc<Names>, OutgoingMessage), String>,
+    writes: GroupCommit<(Task, MessageRow), ()>,
     names: Arc<Names>,
     arrived: Arc<Notify>,
 }
@@ -55,16 +58,13 @@ impl EmbeddedIntake {
     }
 }
 
-fn write(
-    conn: &mut Connection,
-    items: &[(Task, Arc<Names>, OutgoingMessage)],
-) -> rusqlite::Result<Vec<String>> {
+fn write(conn: &mut Connection, items: &[(Task, MessageRow)]) -> rusqlite::Result<Vec<()>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    store::embedded::insert_task_rows(&tx, items.iter().map(|(t, _, _)| t))?;
-    let ids =
-        queue::embedded::insert_message_rows(&tx, items.iter().map(|(_, n, m)| (n.as_ref(), m)))?;
+    store::embedded::insert_task_rows(&tx, items.iter().map(|(t, _)| t))?;
+    let rows: Vec<&MessageRow> = items.iter().map(|(_, m)| m).collect();
+    queue::embedded::insert_message_rows(&tx, &rows)?;
     tx.commit()?;
-    Ok(ids)
+    Ok(vec![(); items.len()])
 }
 
 #[async_trait]
@@ -82,12 +82,13 @@ impl Intake for EmbeddedIntake {
             )));
         }
         queue::check_send(messages)?;
-        let items = tasks
+        let items: Vec<(Task, MessageRow)> = tasks
             .iter()
             .zip(messages)
-            .map(|(t, m)| (t.clone(), Arc::clone(&self.names), m.clone()))
+            .map(|(t, m)| (t.clone(), MessageRow::new(&self.names, m)))
             .collect();
-        let ids = self.writes.submit(items).await?;
+        let ids = items.iter().map(|(_, m)| m.id.clone()).collect();
+        self.writes.submit(items).await?;
         self.arrived.notify_waiters();
         Ok(ids)
     }

@@ -46,48 +46,62 @@ pub struct EmbeddedQueue {
     names: Arc<Names>,
     arrived: Arc<Notify>,
     /// Sends of concurrent callers share one transaction.
-    sends: GroupCommit<(Arc<Names>, OutgoingMessage), String>,
+    sends: GroupCommit<MessageRow, ()>,
 }
 
-/// Inserts messages (each into its queue) in one transaction; returns their message ids.
-fn insert_messages(
-    conn: &mut Connection,
-    messages: &[(Arc<Names>, OutgoingMessage)],
-) -> rusqlite::Result<Vec<String>> {
+/// Inserts messages (each into its queue) in one transaction.
+fn insert_messages(conn: &mut Connection, rows: &[MessageRow]) -> rusqlite::Result<Vec<()>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let ids = insert_message_rows(&tx, messages.iter().map(|(n, m)| (n.as_ref(), m)))?;
+    insert_message_rows(&tx, rows)?;
     tx.commit()?;
-    Ok(ids)
+    Ok(vec![(); rows.len()])
 }
 
-/// Inserts messages within the caller's transaction; returns their message ids.
-pub(crate) fn insert_message_rows<'a>(
+/// A message as its row stores it. Its id and attributes are made before the transaction: the
+/// group commit's transaction is the part every waiting sender queues behind.
+pub(crate) struct MessageRow {
+    names: Arc<Names>,
+    pub(crate) id: String,
+    body: String,
+    attributes: String,
+    trace_header: Option<String>,
+}
+
+impl MessageRow {
+    pub(crate) fn new(names: &Arc<Names>, message: &OutgoingMessage) -> Self {
+        Self {
+            names: Arc::clone(names),
+            id: random_uuid().to_string(),
+            body: message.body.clone(),
+            // A map of strings always serialises.
+            attributes: serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into()),
+            trace_header: message.trace_header.clone(),
+        }
+    }
+}
+
+/// Inserts messages within the caller's transaction.
+pub(crate) fn insert_message_rows(
     tx: &rusqlite::Transaction<'_>,
-    messages: impl Iterator<Item = (&'a Names, &'a OutgoingMessage)>,
-) -> rusqlite::Result<Vec<String>> {
+    rows: &[impl std::borrow::Borrow<MessageRow>],
+) -> rusqlite::Result<()> {
     let now = now_ms();
-    let rows: Vec<(&Names, &OutgoingMessage, String, String)> = messages
-        .map(|(names, m)| {
-            let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
-            (names, m, random_uuid().to_string(), attributes)
-        })
-        .collect();
     static INSERT: MultiRowInsert = MultiRowInsert::new(
         "INSERT INTO messages
          (queue, message_id, body, attributes, trace_header, sent_at, visible_at) VALUES",
         "(?, ?, ?, ?, ?, ?, ?)",
     );
-    INSERT.run(tx, &rows, |s, at, (names, m, id, attributes)| {
-        s.raw_bind_parameter(at, &names.main)?;
-        s.raw_bind_parameter(at + 1, id)?;
-        s.raw_bind_parameter(at + 2, &m.body)?;
-        s.raw_bind_parameter(at + 3, attributes)?;
-        s.raw_bind_parameter(at + 4, &m.trace_header)?;
+    INSERT.run(tx, rows, |s, at, row| {
+        let row = row.borrow();
+        s.raw_bind_parameter(at, &row.names.main)?;
+        s.raw_bind_parameter(at + 1, &row.id)?;
+        s.raw_bind_parameter(at + 2, &row.body)?;
+        s.raw_bind_parameter(at + 3, &row.attributes)?;
+        s.raw_bind_parameter(at + 4, &row.trace_header)?;
         s.raw_bind_parameter(at + 5, now)?;
         s.raw_bind_parameter(at + 6, now)?;
         Ok(at + 7)
-    })?;
-    Ok(rows.into_iter().map(|(_, _, id, _)| id).collect())
+    })
 }
 
 /// A version 4 UUID from the thread's random generator: `Uuid::new_v4` asks the kernel
@@ -272,17 +286,12 @@ impl Queue for EmbeddedQueue {
         messages: &[OutgoingMessage],
     ) -> Result<Vec<EntryResult<String>>, QueueError> {
         check_send(messages)?;
-        let items = messages
+        let rows: Vec<MessageRow> = messages
             .iter()
-            .map(|m| (Arc::clone(&self.names), m.clone()))
+            .map(|m| MessageRow::new(&self.names, m))
             .collect();
-        let ids: Vec<EntryResult<String>> = self
-            .sends
-            .submit(items)
-            .await?
-            .into_iter()
-            .map(Ok)
-            .collect();
+        let ids: Vec<EntryResult<String>> = rows.iter().map(|r| Ok(r.id.clone())).collect();
+        self.sends.submit(rows).await?;
         self.arrived.notify_waiters();
         Ok(ids)
     }

@@ -89,7 +89,9 @@ pub(crate) fn insert_task_rows<'a>(
         "(?, ?, ?, ?, ?, 0, ?, ?, ?)",
     );
     INSERT.run(tx, &tasks, |s, at, t| {
-        s.raw_bind_parameter(at, t.id.to_string())?;
+        // The id's text without an allocation (SQLite copies bound text).
+        let mut id = uuid::Uuid::encode_buffer();
+        s.raw_bind_parameter(at, &*t.id.hyphenated().encode_lower(&mut id))?;
         s.raw_bind_parameter(at + 1, t.spec.kind.as_str())?;
         s.raw_bind_parameter(at + 2, t.spec.intensity.as_str())?;
         s.raw_bind_parameter(at + 3, t.spec.fail_percent)?;
