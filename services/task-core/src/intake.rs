@@ -182,6 +182,15 @@ mod tests {
         assert!(matches!(outcome, Err(QueueError::Other(_))), "{outcome:?}");
         assert!(backends.store.get(fresh.id).await.unwrap().is_none());
         assert!(visible(&backends).await.is_empty());
+
+        // The failed insert ended the transaction (`OR ROLLBACK`); the next batch commits.
+        let (next, m_next) = task();
+        let ids = intake
+            .create_and_send(std::slice::from_ref(&next), &[m_next])
+            .await
+            .expect("the next batch");
+        assert!(backends.store.get(next.id).await.unwrap().is_some());
+        assert_eq!(visible(&backends).await, ids);
     }
 
     #[tokio::test]

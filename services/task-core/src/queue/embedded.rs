@@ -86,8 +86,9 @@ pub(crate) fn insert_message_rows(
     rows: &[impl std::borrow::Borrow<MessageRow>],
 ) -> rusqlite::Result<()> {
     let now = now_ms();
+    // OR ROLLBACK: see `MultiRowInsert`.
     static INSERT: MultiRowInsert = MultiRowInsert::new(
-        "INSERT INTO messages
+        "INSERT OR ROLLBACK INTO messages
          (queue, message_id, body, attributes, trace_header, sent_at, visible_at) VALUES",
         "(?, ?, ?, ?, ?, ?, ?)",
     );

@@ -83,8 +83,9 @@ pub(crate) fn insert_task_rows<'a>(
     tasks: impl Iterator<Item = &'a Task>,
 ) -> rusqlite::Result<()> {
     let tasks: Vec<&Task> = tasks.collect();
+    // OR ROLLBACK: see `MultiRowInsert`.
     static INSERT: MultiRowInsert = MultiRowInsert::new(
-        "INSERT INTO tasks (id, kind, intensity, fail_percent, status, attempts,
+        "INSERT OR ROLLBACK INTO tasks (id, kind, intensity, fail_percent, status, attempts,
          created_at, updated_at, trace_id) VALUES",
         "(?, ?, ?, ?, ?, 0, ?, ?, ?)",
     );
