@@ -128,7 +128,10 @@ fn checkpoint_past_limits(
         move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
             let pages = i64::from(pages);
             if pages >= INLINE_CHECKPOINT_PAGES {
-                wal.checkpoint()?;
+                // As SQLite's own hook does, the checkpoint's result is not the commit's: an
+                // error returned here would fail a statement whose commit has happened (a
+                // checkpoint busy with the checkpointer's, say), and the caller would retry it.
+                let _ = wal.checkpoint();
             } else if pages >= RESTART_WAL_PAGES {
                 if let Some(thread) = checkpointer.get() {
                     thread.unpark();
