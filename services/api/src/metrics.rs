@@ -87,7 +87,7 @@ impl From<&QueueError> for SendOutcome {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SendLabels {
     messaging_system: &'static str,
-    messaging_destination_name: String,
+    messaging_destination_name: &'static str,
     messaging_operation_name: &'static str,
     error_type: &'static str,
 }
@@ -101,7 +101,7 @@ pub struct ApiMetrics {
     tasks_submitted: Family<TaskLabels, Counter>,
     sent: Family<SendLabels, Counter>,
     messaging_system: &'static str,
-    destination: String,
+    destination: &'static str,
     pub queue: telemetry::metrics::QueueGauges,
 }
 
@@ -115,7 +115,8 @@ impl ApiMetrics {
             tasks_submitted: Family::default(),
             sent: Family::default(),
             messaging_system,
-            destination: destination.to_owned(),
+            // A label on every send: interned once rather than copied per request.
+            destination: crate::intern(destination),
             queue: telemetry::metrics::QueueGauges::register(registry, destination),
         };
         registry.register_with_unit(
@@ -169,7 +170,7 @@ impl ApiMetrics {
     pub fn messages_sent(&self, outcome: SendOutcome, n: u64) {
         let labels = SendLabels {
             messaging_system: self.messaging_system,
-            messaging_destination_name: self.destination.clone(),
+            messaging_destination_name: self.destination,
             messaging_operation_name: "send",
             error_type: outcome.as_str(),
         };
