@@ -286,8 +286,8 @@ const INSERT_CHUNKS: [usize; 3] = [16, 4, 1];
 
 /// An `INSERT ... VALUES (..), (..)` that writes rows in statements of up to 16 rows each.
 ///
-/// A statement opens its table and index cursors, and reads and writes an AUTOINCREMENT counter,
-/// once for all its rows; one statement per row did that for every row, inside the group
+/// A statement opens its table and index cursors (and reads and writes the AUTOINCREMENT counter
+/// of a table that has one) once for all its rows; one statement per row did that for every row, inside the group
 /// commit's transaction that every waiting request queues behind (SQLite's share of the API's
 /// CPU per request fell by ~17 %).
 ///

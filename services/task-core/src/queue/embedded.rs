@@ -25,8 +25,11 @@ use crate::{
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(25);
 
 pub(crate) const SCHEMA: &str = "
+    -- seq orders the queue and starts each receipt (`<seq>:<random>`; deletes match both parts,
+    -- so a seq used again after the newest message is deleted matches no old receipt). Not
+    -- AUTOINCREMENT, for the reason the tasks table gives.
     CREATE TABLE IF NOT EXISTS messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         queue TEXT NOT NULL,
         message_id TEXT NOT NULL,
         body TEXT NOT NULL,

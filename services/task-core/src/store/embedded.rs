@@ -15,8 +15,12 @@ use crate::{
 };
 
 pub(crate) const SCHEMA: &str = "
+    -- seq orders the list (newest first) and its cursors. Not AUTOINCREMENT: that keeps a
+    -- counter in sqlite_sequence, read and written by every insert statement, one more page in
+    -- every commit; without it a seq is only used again after the newest task is deleted (by a
+    -- clear), which orders the same. Files made before keep their AUTOINCREMENT.
     CREATE TABLE IF NOT EXISTS tasks (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
         intensity TEXT NOT NULL,

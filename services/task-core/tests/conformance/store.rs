@@ -258,6 +258,24 @@ async fn counts_by_status_and_clear(f: Fixture) {
         .map(|t| t.id)
         .collect();
     assert!(ids.is_empty());
+
+    // Tasks created after a clear (which may number them from the start again) list newest
+    // first, as any others.
+    let after: Vec<Task> = (0..3).map(|_| task(Kind::Cpu)).collect();
+    s.create(&after).await.expect("create");
+    let listed: Vec<_> = s
+        .list(&ListQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .tasks
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let newest_first: Vec<_> = after.iter().rev().map(|t| t.id).collect();
+    assert_eq!(listed, newest_first);
 }
 
 conformance!(
