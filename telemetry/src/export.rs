@@ -353,13 +353,8 @@ impl SpanProcessor for OtlpProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        // Encoded outside the lock, into a buffer the thread keeps; only a copy of the bytes
-        // happens under the lock.
-        thread_local! {
-            static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-        }
-        ENCODED.with_borrow_mut(|encoded| {
-            encoded.clear();
+        // Encoded outside the lock; only a copy of the bytes happens under it.
+        with_encode_buffer(|encoded| {
             crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, &span, encoded);
             let mut q = self.shared.lock();
             if q.shutdown || q.queued >= self.config.max_queue {
@@ -422,6 +417,27 @@ impl SpanProcessor for OtlpProcessor {
             r.schema_url.unwrap_or_default(),
         );
         self.start_worker();
+    }
+}
+
+/// Runs `f` with an empty buffer the thread keeps between spans, so ending a span allocates
+/// none; a fresh one when the thread's is in use or already gone (a span ended while the thread
+/// exits).
+fn with_encode_buffer(f: impl FnOnce(&mut Vec<u8>)) {
+    thread_local! {
+        static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut f = Some(f);
+    let _ = ENCODED.try_with(|cell| {
+        if let Ok(mut buffer) = cell.try_borrow_mut() {
+            if let Some(f) = f.take() {
+                buffer.clear();
+                f(&mut buffer);
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Vec::with_capacity(512));
     }
 }
 
@@ -635,6 +651,26 @@ mod tests {
     };
 
     use super::*;
+
+    #[test]
+    fn the_encode_buffer_starts_empty_and_a_nested_call_gets_its_own() {
+        let mut ran = Vec::new();
+        with_encode_buffer(|outer| {
+            outer.extend_from_slice(b"first");
+            with_encode_buffer(|inner| {
+                assert!(inner.is_empty());
+                inner.push(1);
+                ran.push("inner");
+            });
+            assert_eq!(outer.as_slice(), b"first");
+            ran.push("outer");
+        });
+        with_encode_buffer(|again| {
+            assert!(again.is_empty(), "cleared between spans");
+            ran.push("again");
+        });
+        assert_eq!(ran, ["inner", "outer", "again"]);
+    }
 
     #[test]
     fn a_collector_that_never_answers_holds_shutdown_for_one_timeout() {
