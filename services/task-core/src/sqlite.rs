@@ -58,6 +58,10 @@ const RESTART_WAL_PAGES: i64 = 4_096;
 /// to copy at which it stops early.
 const CATCH_UP_PASSES: usize = 3;
 const FEW_FRAMES: i64 = 16;
+/// The shortest time between two held passes. Every commit past [`RESTART_WAL_PAGES`] wakes the
+/// checkpointer, and a reader on an old snapshot can keep the WAL from starting over for as long
+/// as it reads: without a gap the checkpointer would hold writes back to back meanwhile.
+const MIN_RESTART_GAP: Duration = Duration::from_millis(50);
 
 /// Checkpoints `path` every [`CHECKPOINT_EVERY`] on its own connection until the handle is gone,
 /// and at once when woken (the writer's WAL hook wakes it past [`RESTART_WAL_PAGES`]: under a
@@ -90,8 +94,13 @@ fn spawn_checkpointer(
                     Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                 })
             };
+            let mut last_held: Option<std::time::Instant> = None;
             loop {
                 std::thread::park_timeout(CHECKPOINT_EVERY);
+                if let Some(gap) = last_held.and_then(|t| MIN_RESTART_GAP.checked_sub(t.elapsed()))
+                {
+                    std::thread::sleep(gap);
+                }
                 let Ok((frames, _)) = checkpoint() else {
                     continue;
                 };
@@ -105,8 +114,14 @@ fn spawn_checkpointer(
                     let Some(writer) = writer.upgrade() else {
                         return;
                     };
-                    let _writes_held = writer.blocking_lock();
+                    let writes_held = writer.blocking_lock();
                     let _ = checkpoint();
+                    drop(writes_held);
+                    last_held = Some(std::time::Instant::now());
+                    // The commits made while this caught up woke it again, but the WAL only
+                    // starts over at the next commit: waking now would find it still long and
+                    // hold writes for a second, needless pass.
+                    std::thread::park_timeout(Duration::ZERO);
                 }
                 if writer.strong_count() == 0 {
                     return;
