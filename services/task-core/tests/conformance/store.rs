@@ -1,6 +1,6 @@
 //! Task store conformance: conditional transitions, newest-first pages, counts, on both backends.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use task_core::{
     Intensity, Kind, Status, Task, TaskSpec,
@@ -246,36 +246,28 @@ async fn counts_by_status_and_clear(f: Fixture) {
     );
     assert_eq!(s.clear().await.expect("clear"), 5);
     assert_eq!(s.counts().await.expect("counts").total(), 0);
-    let ids: HashSet<_> = s
-        .list(&ListQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .tasks
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    assert!(ids.is_empty());
+    assert!(first_page(s).await.is_empty());
 
     // Tasks created after a clear (which may number them from the start again) list newest
     // first, as any others.
     let after: Vec<Task> = (0..3).map(|_| task(Kind::Cpu)).collect();
     s.create(&after).await.expect("create");
-    let listed: Vec<_> = s
-        .list(&ListQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .tasks
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
     let newest_first: Vec<_> = after.iter().rev().map(|t| t.id).collect();
-    assert_eq!(listed, newest_first);
+    assert_eq!(first_page(s).await, newest_first);
+}
+
+/// The ids of the first ten tasks of the unfiltered list, in list order.
+async fn first_page(s: &Arc<dyn TaskStore>) -> Vec<Uuid> {
+    s.list(&ListQuery {
+        limit: 10,
+        ..Default::default()
+    })
+    .await
+    .expect("list")
+    .tasks
+    .into_iter()
+    .map(|t| t.id)
+    .collect()
 }
 
 conformance!(
