@@ -60,8 +60,8 @@ impl EmbeddedIntake {
 
 fn write(conn: &mut Connection, items: &[(Task, MessageRow)]) -> rusqlite::Result<Vec<()>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    store::embedded::insert_task_rows(&tx, items.iter().map(|(t, _)| t))?;
-    let rows: Vec<&MessageRow> = items.iter().map(|(_, m)| m).collect();
+    let (tasks, rows): (Vec<&Task>, Vec<&MessageRow>) = items.iter().map(|(t, m)| (t, m)).unzip();
+    store::embedded::insert_task_rows(&tx, &tasks)?;
     queue::embedded::insert_message_rows(&tx, &rows)?;
     tx.commit()?;
     Ok(vec![(); items.len()])

@@ -76,24 +76,24 @@ pub struct EmbeddedTaskStore {
 
 fn insert_tasks(conn: &mut rusqlite::Connection, tasks: &[Task]) -> rusqlite::Result<Vec<()>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    insert_task_rows(&tx, tasks.iter())?;
+    insert_task_rows(&tx, tasks)?;
     tx.commit()?;
     Ok(vec![(); tasks.len()])
 }
 
 /// Inserts new tasks within the caller's transaction.
-pub(crate) fn insert_task_rows<'a>(
+pub(crate) fn insert_task_rows(
     tx: &rusqlite::Transaction<'_>,
-    tasks: impl Iterator<Item = &'a Task>,
+    tasks: &[impl std::borrow::Borrow<Task>],
 ) -> rusqlite::Result<()> {
-    let tasks: Vec<&Task> = tasks.collect();
     // OR ROLLBACK: see `MultiRowInsert`.
     static INSERT: MultiRowInsert = MultiRowInsert::new(
         "INSERT OR ROLLBACK INTO tasks (id, kind, intensity, fail_percent, status, attempts,
          created_at, updated_at, trace_id) VALUES",
         "(?, ?, ?, ?, ?, 0, ?, ?, ?)",
     );
-    INSERT.run(tx, &tasks, |s, at, t| {
+    INSERT.run(tx, tasks, |s, at, t| {
+        let t = t.borrow();
         // The id's text without an allocation (SQLite copies bound text).
         let mut id = uuid::Uuid::encode_buffer();
         s.raw_bind_parameter(at, &*t.id.hyphenated().encode_lower(&mut id))?;
@@ -108,7 +108,8 @@ pub(crate) fn insert_task_rows<'a>(
     })?;
     // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
     let mut added: Vec<(&'static str, i64)> = Vec::with_capacity(1);
-    for t in &tasks {
+    for t in tasks {
+        let t = t.borrow();
         match added.iter_mut().find(|(s, _)| *s == t.status.as_str()) {
             Some((_, n)) => *n += 1,
             None => added.push((t.status.as_str(), 1)),
