@@ -198,25 +198,35 @@ impl Batch {
         self.spans += 1;
     }
 
-    /// The `ExportTraceServiceRequest` carrying this batch for `resource`, written in one pass:
-    /// every length is known before the bytes, so the encoded spans are copied once.
-    fn request(&self, resource: &resource::Resource, schema_url: &str) -> Vec<u8> {
-        // A length-delimited field's size, and its key and length written out.
+    /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
+    /// `Resource`), written in one pass: every length is known before the bytes, so the encoded
+    /// spans are copied once.
+    fn request(&self, resource: &[u8], schema_url: &str) -> Vec<u8> {
+        // A length-delimited field's size; its key and length written out; the whole field.
         let field_len = |tag: u32, len: usize| key_len(tag) + encoded_len_varint(len as u64) + len;
         let header = |tag: u32, len: usize, out: &mut Vec<u8>| {
             encode_key(tag, WireType::LengthDelimited, out);
             encode_varint(len as u64, out);
         };
-        let resource = resource.encode_to_vec();
-        let scopes: Vec<(Vec<u8>, Option<&str>, usize)> = self
+        let field = |tag: u32, bytes: &[u8], out: &mut Vec<u8>| {
+            header(tag, bytes.len(), out);
+            out.extend_from_slice(bytes);
+        };
+        // `schema_url` fields (3 in both messages) are left out when empty, as prost does.
+        let url_len = |url: &str| {
+            if url.is_empty() {
+                0
+            } else {
+                field_len(3, url.len())
+            }
+        };
+        let scopes: Vec<(Vec<u8>, &str, usize)> = self
             .scopes
             .iter()
             .map(|s| {
                 let scope = common::InstrumentationScope::from((&s.scope, None)).encode_to_vec();
-                let url = s.scope.schema_url();
-                let len = field_len(1, scope.len())
-                    + s.spans.len()
-                    + url.map_or(0, |u| field_len(3, u.len()));
+                let url = s.scope.schema_url().unwrap_or_default();
+                let len = field_len(1, scope.len()) + s.spans.len() + url_len(url);
                 (scope, url, len)
             })
             .collect();
@@ -225,29 +235,21 @@ impl Batch {
                 .iter()
                 .map(|(_, _, len)| field_len(2, *len))
                 .sum::<usize>()
-            + if schema_url.is_empty() {
-                0
-            } else {
-                field_len(3, schema_url.len())
-            };
+            + url_len(schema_url);
 
         let mut out = Vec::with_capacity(field_len(1, resource_spans));
         header(1, resource_spans, &mut out);
-        header(1, resource.len(), &mut out);
-        out.extend_from_slice(&resource);
+        field(1, resource, &mut out);
         for ((scope, url, len), buffer) in scopes.iter().zip(&self.scopes) {
             header(2, *len, &mut out);
-            header(1, scope.len(), &mut out);
-            out.extend_from_slice(scope);
+            field(1, scope, &mut out);
             out.extend_from_slice(&buffer.spans);
-            if let Some(url) = url {
-                header(3, url.len(), &mut out);
-                out.extend_from_slice(url.as_bytes());
+            if !url.is_empty() {
+                field(3, url.as_bytes(), &mut out);
             }
         }
         if !schema_url.is_empty() {
-            header(3, schema_url.len(), &mut out);
-            out.extend_from_slice(schema_url.as_bytes());
+            field(3, schema_url.as_bytes(), &mut out);
         }
         out
     }
@@ -295,7 +297,8 @@ impl Shared {
 pub(crate) struct OtlpProcessor {
     shared: Arc<Shared>,
     config: ExportConfig,
-    resource: (resource::Resource, String),
+    /// The encoded `Resource` and its schema URL.
+    resource: (Vec<u8>, String),
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -319,7 +322,7 @@ impl OtlpProcessor {
                 done: Condvar::new(),
             }),
             config,
-            resource: (resource::Resource::default(), String::new()),
+            resource: (Vec::new(), String::new()),
             worker: Mutex::new(None),
         })
     }
@@ -409,11 +412,13 @@ impl SpanProcessor for OtlpProcessor {
         let r = opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
             resource,
         );
+        // Encoded once: every export request carries the same resource.
         self.resource = (
             resource::Resource {
                 attributes: r.attributes.0,
                 ..Default::default()
-            },
+            }
+            .encode_to_vec(),
             r.schema_url.unwrap_or_default(),
         );
         self.start_worker();
@@ -445,7 +450,8 @@ fn with_encode_buffer(f: impl FnOnce(&mut Vec<u8>)) {
 struct Exporter {
     shared: Arc<Shared>,
     config: ExportConfig,
-    resource: (resource::Resource, String),
+    /// The encoded `Resource` and its schema URL.
+    resource: (Vec<u8>, String),
 }
 
 impl Exporter {
@@ -767,7 +773,10 @@ mod tests {
             ..Default::default()
         };
 
-        let bytes = batch.request(&resource, "https://opentelemetry.io/schemas/1.26.0");
+        let bytes = batch.request(
+            &resource.encode_to_vec(),
+            "https://opentelemetry.io/schemas/1.26.0",
+        );
         let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
 
         assert_eq!(request.resource_spans.len(), 1);
