@@ -17,5 +17,6 @@ mod otlp_wire;
 pub mod propagation;
 mod setup;
 pub mod spans;
+mod xray_ids;
 
 pub use setup::{Telemetry, TelemetryError, init, init_with_writer};

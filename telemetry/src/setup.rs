@@ -1,13 +1,14 @@
 //! Installing the tracing subscriber and the OpenTelemetry tracer provider.
 
 use opentelemetry::{global, trace::TracerProvider as _};
-use opentelemetry_aws::trace::{XrayIdGenerator, XrayPropagator};
+use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::{
     export::{ExportConfig, OtlpProcessor},
     logs::JsonLogs,
+    xray_ids::XrayIds,
 };
 
 /// Why telemetry could not be installed.
@@ -80,7 +81,7 @@ where
     let resource = resource.build();
     // The SDK's default configuration reads OTEL_TRACES_SAMPLER (parent-based always-on if unset).
     let mut builder = SdkTracerProvider::builder()
-        .with_id_generator(XrayIdGenerator::default())
+        .with_id_generator(XrayIds::default())
         .with_resource(resource);
     if exporting {
         builder = builder.with_span_processor(OtlpProcessor::new(ExportConfig::from_env()?)?);
