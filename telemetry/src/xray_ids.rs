@@ -2,10 +2,10 @@
 //! drops a trace whose id is older than 30 days), the other 96 are random.
 //!
 //! `opentelemetry_aws::trace::XrayIdGenerator` does the same by formatting both parts as hex
-//! strings, joining them and parsing the result back, three allocations and a parse for every new
-//! trace; here the id is built from the two numbers.
+//! strings and parsing their concatenation back, two strings and a parse for every new trace;
+//! here the id is built from the two numbers.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
@@ -19,7 +19,8 @@ impl IdGenerator for XrayIds {
     fn new_trace_id(&self) -> TraceId {
         // A clock before 1970 or past 2106 gives 0 seconds, which X-Ray refuses, rather than a
         // wrong time that it would accept.
-        let seconds = SystemTime::now()
+        // The clock the SDK stamps spans with.
+        let seconds = opentelemetry::time::now()
             .duration_since(UNIX_EPOCH)
             .ok()
             .and_then(|d| u32::try_from(d.as_secs()).ok())
@@ -35,6 +36,8 @@ impl IdGenerator for XrayIds {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     #[test]
