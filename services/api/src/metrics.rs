@@ -19,6 +19,18 @@ pub const HTTP_BUCKETS: [f64; 14] = [
 /// The label of a method outside the known set (HTTP semantic conventions).
 pub const OTHER_METHOD: &str = "_OTHER";
 
+/// Every value of the method label.
+const METHOD_LABELS: [&str; 8] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    OTHER_METHOD,
+];
+
 /// HTTP methods as the semantic conventions bound them: anything else is [`OTHER_METHOD`].
 pub fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method as M;
@@ -95,13 +107,19 @@ struct SendLabels {
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The API's metric families.
+///
+/// The series of the closed label sets (method; kind and intensity; send outcome) are created
+/// at start and kept: a request updates its series directly instead of hashing its labels into
+/// the family's map under its lock, and every series shows 0 before its first event, so `rate()`
+/// and `increase()` count that first one too.
 pub struct ApiMetrics {
     http_duration: HistogramFamily<HttpLabels>,
-    http_active: Family<MethodLabels, Gauge>,
-    tasks_submitted: Family<TaskLabels, Counter>,
-    sent: Family<SendLabels, Counter>,
-    messaging_system: &'static str,
-    destination: &'static str,
+    /// In [`METHOD_LABELS`] order.
+    http_active: Vec<Gauge>,
+    /// Indexed by [`Self::task_series`].
+    tasks_submitted: Vec<Counter>,
+    /// Indexed by [`SendOutcome`] (`as usize`: declaration order).
+    sent: [Counter; 3],
     pub queue: telemetry::metrics::QueueGauges,
 }
 
@@ -109,38 +127,82 @@ impl ApiMetrics {
     /// Registers every family in `registry`, labelled with `queue`'s system and name.
     pub fn register(registry: &mut Registry, queue: &dyn Queue) -> Self {
         let (messaging_system, destination) = (queue.messaging_system(), queue.name());
+        let destination = crate::intern(destination);
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(|| Histogram::new(HTTP_BUCKETS));
+        let http_active = Family::<MethodLabels, Gauge>::default();
+        let tasks_submitted = Family::<TaskLabels, Counter>::default();
+        let sent = Family::<SendLabels, Counter>::default();
         let m = Self {
-            http_duration: Family::new_with_constructor(|| Histogram::new(HTTP_BUCKETS)),
-            http_active: Family::default(),
-            tasks_submitted: Family::default(),
-            sent: Family::default(),
-            messaging_system,
-            // A label on every send: interned once rather than copied per request.
-            destination: crate::intern(destination),
+            http_duration: http_duration.clone(),
+            http_active: METHOD_LABELS
+                .iter()
+                .map(|method| {
+                    http_active
+                        .get_or_create(&MethodLabels {
+                            http_request_method: method,
+                        })
+                        .clone()
+                })
+                .collect(),
+            tasks_submitted: Kind::ALL
+                .iter()
+                .flat_map(|kind| Intensity::ALL.iter().map(move |i| (kind, i)))
+                .map(|(kind, intensity)| {
+                    tasks_submitted
+                        .get_or_create(&TaskLabels {
+                            task_kind: kind.as_str(),
+                            task_intensity: intensity.as_str(),
+                        })
+                        .clone()
+                })
+                .collect(),
+            sent: [
+                SendOutcome::Sent,
+                SendOutcome::Unavailable,
+                SendOutcome::Rejected,
+            ]
+            .map(|outcome| {
+                sent.get_or_create(&SendLabels {
+                    messaging_system,
+                    messaging_destination_name: destination,
+                    messaging_operation_name: "send",
+                    error_type: outcome.as_str(),
+                })
+                .clone()
+            }),
             queue: telemetry::metrics::QueueGauges::register(registry, destination),
         };
         registry.register_with_unit(
             "http_server_request_duration",
             "Duration of HTTP server requests",
             Unit::Seconds,
-            m.http_duration.clone(),
+            http_duration,
         );
         registry.register(
             "http_server_active_requests",
             "Number of active HTTP server requests",
-            m.http_active.clone(),
+            http_active,
         );
         registry.register(
             "tasks_submitted",
             "Tasks accepted by the API",
-            m.tasks_submitted.clone(),
+            tasks_submitted,
         );
         registry.register(
             "messaging_client_sent_messages",
             "Messages the API sent to the queue, by outcome",
-            m.sent.clone(),
+            sent,
         );
         m
+    }
+
+    /// The position of a kind and intensity's counter in `tasks_submitted`.
+    fn task_series(kind: Kind, intensity: Intensity) -> usize {
+        fn position<T: PartialEq>(all: &[T], v: &T) -> usize {
+            all.iter().position(|x| x == v).unwrap_or(0)
+        }
+        position(Kind::ALL, &kind) * Intensity::ALL.len() + position(Intensity::ALL, &intensity)
     }
 
     pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
@@ -149,32 +211,22 @@ impl ApiMetrics {
 
     /// Counts a request in flight until the returned guard is dropped.
     pub fn request_started(&self, method: &'static str) -> ActiveRequest {
-        let gauge = self
-            .http_active
-            .get_or_create(&MethodLabels {
-                http_request_method: method,
-            })
-            .clone();
+        // `method` is one of METHOD_LABELS (`method_label`'s); the last is `_OTHER`.
+        let at = METHOD_LABELS
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(METHOD_LABELS.len() - 1);
+        let gauge = self.http_active[at].clone();
         gauge.inc();
         ActiveRequest(gauge)
     }
 
     pub fn tasks_submitted(&self, kind: Kind, intensity: Intensity) {
-        let labels = TaskLabels {
-            task_kind: kind.as_str(),
-            task_intensity: intensity.as_str(),
-        };
-        self.tasks_submitted.get_or_create(&labels).inc();
+        self.tasks_submitted[Self::task_series(kind, intensity)].inc();
     }
 
     pub fn messages_sent(&self, outcome: SendOutcome, n: u64) {
-        let labels = SendLabels {
-            messaging_system: self.messaging_system,
-            messaging_destination_name: self.destination,
-            messaging_operation_name: "send",
-            error_type: outcome.as_str(),
-        };
-        self.sent.get_or_create(&labels).inc_by(n);
+        self.sent[outcome as usize].inc_by(n);
     }
 }
 

@@ -207,6 +207,12 @@ async fn metrics_label_routes_by_template_and_pass_promtool(app: TestApp) {
         text.contains(r#"tasks_submitted_total{task_kind="ram",task_intensity="light"} 2"#),
         "{text}"
     );
+    // Series of the closed label sets exist from the start, at 0.
+    assert!(
+        text.contains(r#"tasks_submitted_total{task_kind="cpu",task_intensity="intense"} 0"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"error_type="unavailable"} 0"#), "{text}");
     assert!(
         text.contains("messaging_client_sent_messages_total{"),
         "{text}"
