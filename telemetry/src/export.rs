@@ -39,7 +39,7 @@ use prost::{
     encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len},
 };
 
-use crate::TelemetryError;
+use crate::{TelemetryError, otlp_wire::SpanView};
 
 /// The gRPC method every OTLP trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -295,7 +295,7 @@ impl Shared {
 
 /// The span processor and exporter in one: see the module documentation.
 pub(crate) struct OtlpProcessor {
-    shared: Arc<Shared>,
+    sink: SpanSink,
     config: ExportConfig,
     /// The encoded `Resource` and its schema URL.
     resource: (Vec<u8>, String),
@@ -310,17 +310,86 @@ impl std::fmt::Debug for OtlpProcessor {
     }
 }
 
-impl OtlpProcessor {
-    /// Checks the endpoint; the exporter thread starts with the resource (`set_resource`).
-    pub(crate) fn new(config: ExportConfig) -> Result<Self, TelemetryError> {
-        tonic::transport::Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
-        Ok(Self {
+/// Where finished spans go to be exported: the processor's queue, also fed by the request spans
+/// of `spans.rs`, which never pass through the SDK.
+#[derive(Clone)]
+pub(crate) struct SpanSink {
+    shared: Arc<Shared>,
+    max_queue: usize,
+    max_batch: usize,
+}
+
+impl SpanSink {
+    /// Encodes `span` (sampled spans only) and queues it in `scope`'s batch.
+    pub(crate) fn push(&self, scope: &InstrumentationScope, span: &SpanView<'_>) {
+        if !span.context.is_sampled() {
+            return;
+        }
+        // Encoded outside the lock; only a copy of the bytes happens under it.
+        with_encode_buffer(|encoded| {
+            crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, encoded);
+            let mut q = self.shared.lock();
+            if q.shutdown || q.queued >= self.max_queue {
+                q.dropped += 1;
+                return;
+            }
+            q.current.push(scope, encoded);
+            q.queued += 1;
+            if q.current.spans >= self.max_batch {
+                let full = std::mem::take(&mut q.current);
+                q.full.push_back(full);
+                drop(q);
+                self.shared.work.notify_one();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+impl SpanSink {
+    /// A sink with no exporter behind it.
+    pub(crate) fn detached() -> Self {
+        Self {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
                 work: Condvar::new(),
                 done: Condvar::new(),
             }),
+            max_queue: 2_048,
+            max_batch: 512,
+        }
+    }
+
+    /// The spans queued so far, as `ScopeSpans.spans` fields.
+    pub(crate) fn queued(&self) -> Vec<u8> {
+        let q = self.shared.lock();
+        q.current
+            .scopes
+            .iter()
+            .flat_map(|s| s.spans.iter().copied())
+            .collect()
+    }
+}
+
+impl OtlpProcessor {
+    pub(crate) fn sink(&self) -> SpanSink {
+        self.sink.clone()
+    }
+
+    /// Checks the endpoint; the exporter thread starts with the resource (`set_resource`).
+    pub(crate) fn new(config: ExportConfig) -> Result<Self, TelemetryError> {
+        tonic::transport::Endpoint::from_shared(config.endpoint.clone())
+            .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
+        Ok(Self {
+            sink: SpanSink {
+                shared: Arc::new(Shared {
+                    queue: Mutex::new(Queue::default()),
+                    work: Condvar::new(),
+                    done: Condvar::new(),
+                }),
+                max_queue: config.max_queue,
+                max_batch: config.max_batch,
+            },
             config,
             resource: (Vec::new(), String::new()),
             worker: Mutex::new(None),
@@ -333,7 +402,7 @@ impl OtlpProcessor {
             return;
         }
         let exporter = Exporter {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.sink.shared),
             config: self.config.clone(),
             resource: self.resource.clone(),
         };
@@ -353,47 +422,29 @@ impl SpanProcessor for OtlpProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        // Encoded outside the lock; only a copy of the bytes happens under it.
-        with_encode_buffer(|encoded| {
-            crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, &span, encoded);
-            let mut q = self.shared.lock();
-            if q.shutdown || q.queued >= self.config.max_queue {
-                q.dropped += 1;
-                return;
-            }
-            q.current.push(&span.instrumentation_scope, encoded);
-            q.queued += 1;
-            if q.current.spans >= self.config.max_batch {
-                let full = std::mem::take(&mut q.current);
-                q.full.push_back(full);
-                drop(q);
-                self.shared.work.notify_one();
-            }
-        });
+        self.sink
+            .push(&span.instrumentation_scope, &SpanView::from(&span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        let mut q = self.shared.lock();
+        let mut q = self.sink.shared.lock();
         q.flush_requested += 1;
         let wanted = q.flush_requested;
-        self.shared.work.notify_one();
+        self.sink.shared.work.notify_one();
         let deadline = Instant::now() + self.config.timeout;
         while q.flushed < wanted {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(OTelSdkError::Timeout(self.config.timeout));
             }
-            q = Shared::wait(&self.shared.done, q, left);
+            q = Shared::wait(&self.sink.shared.done, q, left);
         }
         Ok(())
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.shared.lock().shutdown = true;
-        self.shared.work.notify_one();
+        self.sink.shared.lock().shutdown = true;
+        self.sink.shared.work.notify_one();
         let handle = self
             .worker
             .lock()

@@ -1,4 +1,5 @@
-//! OTLP protobuf encoding of the SDK's `SpanData`, written straight into a byte buffer.
+//! OTLP protobuf encoding of a finished span (the SDK's `SpanData`, or the request spans of
+//! `spans.rs`), written straight into a byte buffer.
 //!
 //! `opentelemetry-proto` converts a span into generated structs first: every trace id, span id,
 //! name and attribute is copied into a new `Vec` or `String`, then encoded and freed. On the API
@@ -11,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::{
     Array, KeyValue, Value,
-    trace::{Link, SpanKind, Status},
+    trace::{Event, Link, SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encode_key, encode_varint};
@@ -61,27 +62,67 @@ mod any_value {
 const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
 const CONTEXT_IS_REMOTE: u32 = 0x200;
 
+/// A finished span's fields, borrowed from whichever span type holds them.
+pub(crate) struct SpanView<'a> {
+    pub context: &'a SpanContext,
+    /// [`SpanId::INVALID`] for a root span.
+    pub parent_span_id: SpanId,
+    pub parent_is_remote: bool,
+    pub name: &'a str,
+    pub kind: &'a SpanKind,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: &'a [KeyValue],
+    pub dropped_attributes: u32,
+    pub events: &'a [Event],
+    pub dropped_events: u32,
+    pub links: &'a [Link],
+    pub dropped_links: u32,
+    pub status: &'a Status,
+}
+
+impl<'a> From<&'a SpanData> for SpanView<'a> {
+    fn from(span: &'a SpanData) -> Self {
+        Self {
+            context: &span.span_context,
+            parent_span_id: span.parent_span_id,
+            parent_is_remote: span.parent_span_is_remote,
+            name: &span.name,
+            kind: &span.span_kind,
+            start: span.start_time,
+            end: span.end_time,
+            attributes: &span.attributes,
+            dropped_attributes: span.dropped_attributes_count,
+            events: &span.events.events,
+            dropped_events: span.events.dropped_count,
+            links: &span.links.links,
+            dropped_links: span.links.dropped_count,
+            status: &span.status,
+        }
+    }
+}
+
 /// Appends `span` as field `tag` (a `ScopeSpans.spans` entry when `tag` is 2).
-pub(crate) fn encode_span(tag: u32, span: &SpanData, out: &mut Vec<u8>) {
+pub(crate) fn encode_span(tag: u32, span: &SpanView<'_>, out: &mut Vec<u8>) {
     nested(tag, out, |out| {
-        let cx = &span.span_context;
+        let cx = span.context;
         bytes(span::TRACE_ID, &cx.trace_id().to_bytes(), out);
         bytes(span::SPAN_ID, &cx.span_id().to_bytes(), out);
         string(span::TRACE_STATE, &cx.trace_state().header(), out);
-        if span.parent_span_id != opentelemetry::trace::SpanId::INVALID {
+        if span.parent_span_id != SpanId::INVALID {
             bytes(span::PARENT_SPAN_ID, &span.parent_span_id.to_bytes(), out);
         }
-        string(span::NAME, &span.name, out);
-        varint(span::KIND, kind(&span.span_kind), out);
-        fixed64(span::START, nanos(span.start_time), out);
-        fixed64(span::END, nanos(span.end_time), out);
-        attributes(span::ATTRIBUTES, &span.attributes, out);
+        string(span::NAME, span.name, out);
+        varint(span::KIND, kind(span.kind), out);
+        fixed64(span::START, nanos(span.start), out);
+        fixed64(span::END, nanos(span.end), out);
+        attributes(span::ATTRIBUTES, span.attributes, out);
         varint(
             span::DROPPED_ATTRIBUTES,
-            span.dropped_attributes_count.into(),
+            span.dropped_attributes.into(),
             out,
         );
-        for e in &span.events.events {
+        for e in span.events {
             nested(span::EVENTS, out, |out| {
                 fixed64(event::TIME, nanos(e.timestamp), out);
                 string(event::NAME, &e.name, out);
@@ -93,14 +134,14 @@ pub(crate) fn encode_span(tag: u32, span: &SpanData, out: &mut Vec<u8>) {
                 );
             });
         }
-        varint(span::DROPPED_EVENTS, span.events.dropped_count.into(), out);
-        for l in &span.links.links {
+        varint(span::DROPPED_EVENTS, span.dropped_events.into(), out);
+        for l in span.links {
             encode_link(l, out);
         }
-        varint(span::DROPPED_LINKS, span.links.dropped_count.into(), out);
+        varint(span::DROPPED_LINKS, span.dropped_links.into(), out);
         // Status is a message field the conversion always sets, so it is always written.
         nested(span::STATUS, out, |out| {
-            let (code, message) = match &span.status {
+            let (code, message) = match span.status {
                 Status::Unset => (0, ""),
                 Status::Ok => (1, ""),
                 Status::Error { description } => (2, description.as_ref()),
@@ -110,7 +151,7 @@ pub(crate) fn encode_span(tag: u32, span: &SpanData, out: &mut Vec<u8>) {
         });
         fixed32(
             span::FLAGS,
-            flags(span.parent_span_is_remote, cx.trace_flags().to_u8()),
+            flags(span.parent_is_remote, cx.trace_flags().to_u8()),
             out,
         );
     });
@@ -266,7 +307,7 @@ mod tests {
 
     use opentelemetry::{
         InstrumentationScope,
-        trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState},
+        trace::{TraceFlags, TraceId, TraceState},
     };
     use opentelemetry_proto::tonic::trace::v1 as proto;
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
@@ -360,7 +401,7 @@ mod tests {
     fn spans_decode_as_the_reference_conversion_builds_them() {
         for data in spans() {
             let mut out = Vec::new();
-            encode_span(2, &data, &mut out);
+            encode_span(2, &SpanView::from(&data), &mut out);
             // Decoded as a `ScopeSpans` whose only field present is `spans` (2).
             let decoded = proto::ScopeSpans::decode(out.as_slice()).unwrap();
             assert_eq!(decoded.spans, vec![proto::Span::from(data)]);

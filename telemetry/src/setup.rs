@@ -1,6 +1,6 @@
 //! Installing the tracing subscriber and the OpenTelemetry tracer provider.
 
-use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry::{InstrumentationScope, global, trace::TracerProvider as _};
 use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
@@ -8,6 +8,7 @@ use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitEx
 use crate::{
     export::{ExportConfig, OtlpProcessor},
     logs::JsonLogs,
+    spans::Recorder,
     xray_ids::XrayIds,
 };
 
@@ -79,16 +80,25 @@ where
         resource = resource.with_service_name(service_name.to_owned());
     }
     let resource = resource.build();
-    // The SDK's default configuration reads OTEL_TRACES_SAMPLER (parent-based always-on if unset).
+    // The SDK's default configuration reads OTEL_TRACES_SAMPLER (parent-based always-on if unset)
+    // and the OTEL_SPAN_*_COUNT_LIMIT variables; the provider's spans and the request spans of
+    // `spans.rs` share both.
+    let config = opentelemetry_sdk::trace::Config::default();
     let mut builder = SdkTracerProvider::builder()
         .with_id_generator(XrayIds::default())
+        .with_sampler(config.sampler.clone())
+        .with_span_limits(config.span_limits)
         .with_resource(resource);
+    let mut sink = None;
     if exporting {
-        builder = builder.with_span_processor(OtlpProcessor::new(ExportConfig::from_env()?)?);
+        let processor = OtlpProcessor::new(ExportConfig::from_env()?)?;
+        sink = Some(processor.sink());
+        builder = builder.with_span_processor(processor);
     }
     let provider = builder.build();
     // The instrumentation scope is this library; a borrowed name is not copied into every span.
-    let tracer = provider.tracer(env!("CARGO_PKG_NAME"));
+    let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME")).build();
+    let tracer = provider.tracer_with_scope(scope.clone());
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
         vec![
@@ -99,7 +109,13 @@ where
 
     let enabled = !sdk_disabled();
     if enabled {
-        crate::spans::install(tracer.clone());
+        crate::spans::install(Recorder {
+            sampler: config.sampler,
+            limits: config.span_limits,
+            ids: XrayIds::default(),
+            scope,
+            sink,
+        });
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()

@@ -1,38 +1,65 @@
-//! Spans started through the OpenTelemetry API itself, for paths that run once per request.
+//! Spans of paths that run once per request, made without the SDK's span objects.
 //!
 //! A `tracing` span reaches OpenTelemetry through the subscriber: a registry slot, a field visitor
 //! per attribute, the layer's span builder, and an enter/exit on every poll of the future it
 //! instruments. On the API's submit path that cost ~35 us of CPU per request, more than a third of
-//! the request's own work; an SDK span built here costs a few microseconds. Code that runs inside
-//! such a span gets its context as OpenTelemetry's current context (`FutureExt::with_context`), so
-//! log lines still carry its trace id (`logs.rs`) and `tracing` spans opened inside it (the
-//! AWS SDK's) still become its children.
+//! the request's own work. An SDK span costs a few microseconds: a `SpanData` of some 300 bytes
+//! built, boxed, locked for every attribute, moved out again at its end and handed to the
+//! processors, with the tracer's handle cloned in and dropped. A [`RequestSpan`] keeps only what a
+//! span records and, at its end, is encoded straight into the exporter's queue.
+//!
+//! It follows the SDK where the two could differ: the sampler is the SDK's own, built from
+//! `OTEL_TRACES_SAMPLER` (and given to the tracer provider too), ids come from the same
+//! generator, the span limits (`OTEL_SPAN_*_COUNT_LIMIT`) apply the same way, the status only
+//! moves up (Unset < Error < Ok), and a span dropped without `end` ends then. It is an
+//! OpenTelemetry `Span`, held in a `Context`: code that runs inside it gets that context as
+//! OpenTelemetry's current one (`FutureExt::with_context`), so log lines carry its trace id and
+//! become its events (`logs.rs`), and `tracing` spans opened inside it (the AWS SDK's) become its
+//! children.
 //!
 //! With telemetry not installed (or `OTEL_SDK_DISABLED=true`) no span is started: [`start`]
 //! returns the parent context unchanged, and recording on its span does nothing.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, sync::OnceLock, time::SystemTime};
 
 use opentelemetry::{
-    Context, KeyValue,
-    trace::{SpanBuilder, Status, TraceContextExt, Tracer as _},
+    Context, InstrumentationScope, KeyValue,
+    trace::{
+        Event, Link, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
+        TraceFlags,
+    },
 };
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{IdGenerator, SamplingDecision, ShouldSample, SpanLimits};
 
-static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+use crate::{export::SpanSink, otlp_wire::SpanView, xray_ids::XrayIds};
 
-pub(crate) fn install(tracer: SdkTracer) {
+/// What request spans are made with: installed once by `init`.
+pub(crate) struct Recorder {
+    pub(crate) sampler: Box<dyn ShouldSample>,
+    pub(crate) limits: SpanLimits,
+    pub(crate) ids: XrayIds,
+    /// The scope the spans are exported under (the tracer's: this library).
+    pub(crate) scope: InstrumentationScope,
+    /// `None` when nothing is exported: spans still get ids, so log lines name their trace.
+    pub(crate) sink: Option<SpanSink>,
+}
+
+static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+pub(crate) fn install(recorder: Recorder) {
     // A second `init` in one process fails before reaching here (`AlreadyInstalled`).
-    let _ = TRACER.set(tracer);
+    let _ = RECORDER.set(recorder);
 }
 
 /// Starts the span `builder` describes as a child of `parent` (a root when `parent` holds no valid
 /// span) and returns the context holding it. End it with [`finish`].
 #[must_use]
 pub fn start(builder: SpanBuilder, parent: &Context) -> Context {
-    match TRACER.get() {
-        Some(tracer) => parent.with_span(tracer.build_with_context(builder, parent)),
-        None => parent.clone(),
+    match RECORDER.get() {
+        Some(recorder) if !parent.is_telemetry_suppressed() => {
+            parent.with_span(recorder.start(builder, parent))
+        }
+        _ => parent.clone(),
     }
 }
 
@@ -51,4 +78,363 @@ pub fn finish(cx: &Context, error: bool) {
 /// Sets one attribute on the span of `cx`.
 pub fn record(cx: &Context, attribute: KeyValue) {
     cx.span().set_attribute(attribute);
+}
+
+impl Recorder {
+    fn start(&'static self, builder: SpanBuilder, parent: &Context) -> RequestSpan {
+        let parent_span = parent.span();
+        let psc = parent_span.span_context();
+        let has_parent = psc.is_valid();
+        let trace_id = if has_parent {
+            psc.trace_id()
+        } else {
+            self.ids.new_trace_id()
+        };
+        let kind = builder.span_kind.unwrap_or(SpanKind::Internal);
+        let mut attributes = builder.attributes.unwrap_or_default();
+        let mut links = builder.links.unwrap_or_default();
+        let sampling = self.sampler.should_sample(
+            Some(parent),
+            trace_id,
+            &builder.name,
+            &kind,
+            &attributes,
+            &links,
+        );
+        let inherited = if has_parent {
+            psc.trace_flags()
+        } else {
+            TraceFlags::default()
+        };
+        let flags = match sampling.decision {
+            SamplingDecision::RecordAndSample => inherited.with_sampled(true),
+            SamplingDecision::RecordOnly => inherited.with_sampled(false),
+            SamplingDecision::Drop => TraceFlags::default(),
+        };
+        let context = SpanContext::new(
+            trace_id,
+            self.ids.new_span_id(),
+            flags,
+            false,
+            sampling.trace_state,
+        );
+        if sampling.decision == SamplingDecision::Drop {
+            return RequestSpan {
+                context,
+                recording: None,
+                recorder: self,
+            };
+        }
+        attributes.extend(sampling.attributes);
+        let dropped_attributes = truncate(&mut attributes, self.limits.max_attributes_per_span);
+        let dropped_links = truncate(&mut links, self.limits.max_links_per_span);
+        for link in &mut links {
+            link.dropped_attributes_count +=
+                truncate(&mut link.attributes, self.limits.max_attributes_per_link);
+        }
+        RequestSpan {
+            context,
+            recording: Some(Recording {
+                parent_span_id: if has_parent {
+                    psc.span_id()
+                } else {
+                    SpanId::INVALID
+                },
+                parent_is_remote: has_parent && psc.is_remote(),
+                name: builder.name,
+                kind,
+                start: builder.start_time.unwrap_or_else(opentelemetry::time::now),
+                attributes,
+                dropped_attributes,
+                events: Vec::new(),
+                dropped_events: 0,
+                links,
+                dropped_links,
+                status: Status::Unset,
+            }),
+            recorder: self,
+        }
+    }
+}
+
+/// Cuts `items` to `limit`, returning how many were cut.
+fn truncate<T>(items: &mut Vec<T>, limit: u32) -> u32 {
+    let limit = limit as usize;
+    let dropped = items.len().saturating_sub(limit);
+    items.truncate(limit);
+    u32::try_from(dropped).unwrap_or(u32::MAX)
+}
+
+/// A span of the per-request path (see the module documentation).
+pub struct RequestSpan {
+    context: SpanContext,
+    /// `None` once ended, or from the start when the sampler dropped the span.
+    recording: Option<Recording>,
+    recorder: &'static Recorder,
+}
+
+struct Recording {
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    start: SystemTime,
+    attributes: Vec<KeyValue>,
+    dropped_attributes: u32,
+    events: Vec<Event>,
+    dropped_events: u32,
+    links: Vec<Link>,
+    dropped_links: u32,
+    status: Status,
+}
+
+impl opentelemetry::trace::Span for RequestSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        let limits = self.recorder.limits;
+        if let Some(r) = &mut self.recording {
+            if r.events.len() < limits.max_events_per_span as usize {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
+                r.events
+                    .push(Event::new(name, timestamp, attributes, dropped));
+            } else {
+                r.dropped_events += 1;
+            }
+        }
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        let limit = self.recorder.limits.max_attributes_per_span as usize;
+        if let Some(r) = &mut self.recording {
+            if r.attributes.len() < limit {
+                r.attributes.push(attribute);
+            } else {
+                r.dropped_attributes += 1;
+            }
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if let Some(r) = &mut self.recording {
+            if status > r.status {
+                r.status = status;
+            }
+        }
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        if let Some(r) = &mut self.recording {
+            r.name = new_name.into();
+        }
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
+        let limits = self.recorder.limits;
+        if let Some(r) = &mut self.recording {
+            if r.links.len() < limits.max_links_per_span as usize {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
+                r.links.push(Link::new(span_context, attributes, dropped));
+            } else {
+                r.dropped_links += 1;
+            }
+        }
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        let (Some(r), Some(sink)) = (self.recording.take(), &self.recorder.sink) else {
+            return;
+        };
+        sink.push(
+            &self.recorder.scope,
+            &SpanView {
+                context: &self.context,
+                parent_span_id: r.parent_span_id,
+                parent_is_remote: r.parent_is_remote,
+                name: &r.name,
+                kind: &r.kind,
+                start: r.start,
+                end: timestamp,
+                attributes: &r.attributes,
+                dropped_attributes: r.dropped_attributes,
+                events: &r.events,
+                dropped_events: r.dropped_events,
+                links: &r.links,
+                dropped_links: r.dropped_links,
+                status: &r.status,
+            },
+        );
+    }
+}
+
+impl Drop for RequestSpan {
+    /// As an SDK span does: one dropped without `end` ends now.
+    fn drop(&mut self) {
+        if self.recording.is_some() {
+            opentelemetry::trace::Span::end(self);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{Span as _, TraceId, TraceState};
+    use opentelemetry_proto::tonic::trace::v1 as proto;
+    use opentelemetry_sdk::trace::Sampler;
+    use prost::Message as _;
+
+    use super::*;
+
+    fn recorder(sampler: Sampler, limits: SpanLimits) -> &'static Recorder {
+        Box::leak(Box::new(Recorder {
+            sampler: Box::new(sampler),
+            limits,
+            ids: XrayIds::default(),
+            scope: InstrumentationScope::builder("test").build(),
+            sink: Some(SpanSink::detached()),
+        }))
+    }
+
+    fn exported(recorder: &Recorder) -> Vec<proto::Span> {
+        let bytes = recorder
+            .sink
+            .as_ref()
+            .map(SpanSink::queued)
+            .unwrap_or_default();
+        proto::ScopeSpans::decode(bytes.as_slice()).unwrap().spans
+    }
+
+    fn remote_parent(flags: TraceFlags) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(0x1234),
+            SpanId::from(0x99),
+            flags,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    #[test]
+    fn a_child_of_a_remote_parent_is_exported_with_what_was_recorded() {
+        let r = recorder(
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            SpanLimits::default(),
+        );
+        let parent = remote_parent(TraceFlags::SAMPLED);
+        let builder = SpanBuilder::from_name("POST")
+            .with_kind(SpanKind::Server)
+            .with_attributes([KeyValue::new("http.request.method", "POST")]);
+        let mut span = r.start(builder, &parent);
+        span.set_attribute(KeyValue::new("http.response.status_code", 500));
+        span.update_name("POST /api/tasks");
+        span.add_event(
+            "Backend unavailable.",
+            vec![KeyValue::new("level", "ERROR")],
+        );
+        span.set_status(Status::error(""));
+        span.set_status(Status::Unset);
+        span.end();
+        span.end();
+
+        let spans = exported(r);
+        assert_eq!(spans.len(), 1, "ended once");
+        let s = &spans[0];
+        assert_eq!(s.trace_id, TraceId::from(0x1234).to_bytes());
+        assert_eq!(s.parent_span_id, SpanId::from(0x99).to_bytes());
+        assert_eq!(s.name, "POST /api/tasks");
+        assert_eq!(s.kind, proto::span::SpanKind::Server as i32);
+        let keys: Vec<&str> = s.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["http.request.method", "http.response.status_code"]);
+        assert_eq!(s.events[0].name, "Backend unavailable.");
+        let status = s.status.as_ref().unwrap();
+        assert_eq!(
+            status.code,
+            proto::status::StatusCode::Error as i32,
+            "Unset does not undo Error"
+        );
+        assert!(s.end_time_unix_nano >= s.start_time_unix_nano && s.start_time_unix_nano > 0);
+        // Sampled, and the parent was remote.
+        assert_eq!(s.flags, 0x301);
+    }
+
+    #[test]
+    fn the_sampler_decides_and_a_dropped_span_records_nothing() {
+        let r = recorder(
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            SpanLimits::default(),
+        );
+        // The parent's unsampled flag wins over the root sampler.
+        let mut span = r.start(
+            SpanBuilder::from_name("send"),
+            &remote_parent(TraceFlags::default()),
+        );
+        assert!(!span.is_recording());
+        let sc = span.span_context().clone();
+        assert!(sc.is_valid() && !sc.is_sampled(), "its own id, not sampled");
+        assert_eq!(sc.trace_id(), TraceId::from(0x1234));
+        span.set_attribute(KeyValue::new("ignored", 1));
+        span.end();
+        drop(span);
+        assert!(exported(r).is_empty());
+    }
+
+    #[test]
+    fn a_root_gets_a_new_trace_and_a_span_dropped_unended_ends_then() {
+        let r = recorder(Sampler::AlwaysOn, SpanLimits::default());
+        let cx = Context::new();
+        let first = r.start(SpanBuilder::from_name("a"), &cx);
+        let second = r.start(SpanBuilder::from_name("b"), &cx);
+        assert_ne!(
+            first.span_context().trace_id(),
+            second.span_context().trace_id()
+        );
+        drop((first, second));
+        let spans = exported(r);
+        assert_eq!(spans.len(), 2);
+        assert!(spans.iter().all(|s| s.parent_span_id.is_empty()));
+    }
+
+    #[test]
+    fn limits_cut_and_count_what_is_over() {
+        let limits = SpanLimits {
+            max_attributes_per_span: 2,
+            max_events_per_span: 1,
+            max_attributes_per_event: 1,
+            ..SpanLimits::default()
+        };
+        let r = recorder(Sampler::AlwaysOn, limits);
+        let builder = SpanBuilder::from_name("x").with_attributes([
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("c", 3),
+        ]);
+        let mut span = r.start(builder, &Context::new());
+        span.set_attribute(KeyValue::new("d", 4));
+        span.add_event("one", vec![KeyValue::new("e", 5), KeyValue::new("f", 6)]);
+        span.add_event("two", vec![]);
+        span.end();
+
+        let s = &exported(r)[0];
+        assert_eq!(s.attributes.len(), 2);
+        assert_eq!(s.dropped_attributes_count, 2);
+        assert_eq!(s.events.len(), 1);
+        assert_eq!(s.events[0].dropped_attributes_count, 1);
+        assert_eq!(s.dropped_events_count, 1);
+    }
 }
