@@ -320,6 +320,18 @@ pub(crate) struct SpanSink {
 }
 
 impl SpanSink {
+    fn new(max_queue: usize, max_batch: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                work: Condvar::new(),
+                done: Condvar::new(),
+            }),
+            max_queue,
+            max_batch,
+        }
+    }
+
     /// Encodes `span` (sampled spans only) and queues it in `scope`'s batch.
     pub(crate) fn push(&self, scope: &InstrumentationScope, span: &SpanView<'_>) {
         if !span.context.is_sampled() {
@@ -349,15 +361,7 @@ impl SpanSink {
 impl SpanSink {
     /// A sink with no exporter behind it.
     pub(crate) fn detached() -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                queue: Mutex::new(Queue::default()),
-                work: Condvar::new(),
-                done: Condvar::new(),
-            }),
-            max_queue: 2_048,
-            max_batch: 512,
-        }
+        Self::new(2_048, 512)
     }
 
     /// The spans queued so far, as `ScopeSpans.spans` fields.
@@ -381,15 +385,7 @@ impl OtlpProcessor {
         tonic::transport::Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
         Ok(Self {
-            sink: SpanSink {
-                shared: Arc::new(Shared {
-                    queue: Mutex::new(Queue::default()),
-                    work: Condvar::new(),
-                    done: Condvar::new(),
-                }),
-                max_queue: config.max_queue,
-                max_batch: config.max_batch,
-            },
+            sink: SpanSink::new(config.max_queue, config.max_batch),
             config,
             resource: (Vec::new(), String::new()),
             worker: Mutex::new(None),

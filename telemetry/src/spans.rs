@@ -3,9 +3,9 @@
 //! A `tracing` span reaches OpenTelemetry through the subscriber: a registry slot, a field visitor
 //! per attribute, the layer's span builder, and an enter/exit on every poll of the future it
 //! instruments. On the API's submit path that cost ~35 us of CPU per request, more than a third of
-//! the request's own work. An SDK span costs a few microseconds: a `SpanData` of some 300 bytes
-//! built, boxed, locked for every attribute, moved out again at its end and handed to the
-//! processors, with the tracer's handle cloned in and dropped. A [`RequestSpan`] keeps only what a
+//! the request's own work. An SDK span costs a few microseconds: its `SpanData` is built, boxed,
+//! moved out again at its end and handed to the processors, with the tracer's handle cloned in
+//! and dropped. A [`RequestSpan`] keeps only what a
 //! span records and, at its end, is encoded straight into the exporter's queue.
 //!
 //! It follows the SDK where the two could differ: the sampler is the SDK's own, built from

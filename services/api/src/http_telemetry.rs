@@ -130,7 +130,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let method = method_label(request.method());
         let cx = start_server_span(&request, method);
-        let active = self.metrics.request_started(method);
+        let active = self.metrics.request_started(request.method());
         Tracked {
             inner: self.inner.call(request).with_context(cx.clone()),
             finish: Some(Finish {

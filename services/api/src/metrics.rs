@@ -19,7 +19,8 @@ pub const HTTP_BUCKETS: [f64; 14] = [
 /// The label of a method outside the known set (HTTP semantic conventions).
 pub const OTHER_METHOD: &str = "_OTHER";
 
-/// Every value of the method label.
+/// Every value of the method label: the methods labelled by name, then [`OTHER_METHOD`] for any
+/// other.
 const METHOD_LABELS: [&str; 8] = [
     "GET",
     "HEAD",
@@ -31,19 +32,19 @@ const METHOD_LABELS: [&str; 8] = [
     OTHER_METHOD,
 ];
 
+/// The position of `m`'s label in [`METHOD_LABELS`]. Methods are case-sensitive: `get` is
+/// another method.
+fn method_index(m: &axum::http::Method) -> usize {
+    let other = METHOD_LABELS.len() - 1;
+    METHOD_LABELS[..other]
+        .iter()
+        .position(|label| *label == m.as_str())
+        .unwrap_or(other)
+}
+
 /// HTTP methods as the semantic conventions bound them: anything else is [`OTHER_METHOD`].
 pub fn method_label(m: &axum::http::Method) -> &'static str {
-    use axum::http::Method as M;
-    match *m {
-        M::GET => "GET",
-        M::HEAD => "HEAD",
-        M::POST => "POST",
-        M::PUT => "PUT",
-        M::PATCH => "PATCH",
-        M::DELETE => "DELETE",
-        M::OPTIONS => "OPTIONS",
-        _ => OTHER_METHOD,
-    }
+    METHOD_LABELS[method_index(m)]
 }
 
 // Label values are `&'static str` taken from closed sets (the enums' `as_str`, route
@@ -77,6 +78,13 @@ pub enum SendOutcome {
 }
 
 impl SendOutcome {
+    /// Every outcome, in declaration order (`as usize` indexes it).
+    const ALL: [SendOutcome; 3] = [
+        SendOutcome::Sent,
+        SendOutcome::Unavailable,
+        SendOutcome::Rejected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SendOutcome::Sent => "",
@@ -118,7 +126,7 @@ pub struct ApiMetrics {
     http_active: Vec<Gauge>,
     /// Indexed by [`Self::task_series`].
     tasks_submitted: Vec<Counter>,
-    /// Indexed by [`SendOutcome`] (`as usize`: declaration order).
+    /// In [`SendOutcome::ALL`] order.
     sent: [Counter; 3],
     pub queue: telemetry::metrics::QueueGauges,
 }
@@ -157,12 +165,7 @@ impl ApiMetrics {
                         .clone()
                 })
                 .collect(),
-            sent: [
-                SendOutcome::Sent,
-                SendOutcome::Unavailable,
-                SendOutcome::Rejected,
-            ]
-            .map(|outcome| {
+            sent: SendOutcome::ALL.map(|outcome| {
                 sent.get_or_create(&SendLabels {
                     messaging_system,
                     messaging_destination_name: destination,
@@ -210,13 +213,8 @@ impl ApiMetrics {
     }
 
     /// Counts a request in flight until the returned guard is dropped.
-    pub fn request_started(&self, method: &'static str) -> ActiveRequest {
-        // `method` is one of METHOD_LABELS (`method_label`'s); the last is `_OTHER`.
-        let at = METHOD_LABELS
-            .iter()
-            .position(|m| *m == method)
-            .unwrap_or(METHOD_LABELS.len() - 1);
-        let gauge = self.http_active[at].clone();
+    pub fn request_started(&self, method: &axum::http::Method) -> ActiveRequest {
+        let gauge = self.http_active[method_index(method)].clone();
         gauge.inc();
         ActiveRequest(gauge)
     }
@@ -236,5 +234,22 @@ pub struct ActiveRequest(Gauge);
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_conventions_set_are_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        for other in ["PROPFIND", "get"] {
+            let m = Method::from_bytes(other.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), OTHER_METHOD, "{other}");
+        }
     }
 }

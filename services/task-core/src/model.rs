@@ -189,10 +189,7 @@ impl Millis {
     fn write_rfc3339(self, buf: &mut [u8; RFC3339_LEN]) -> &str {
         let (days, ms_of_day) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
         let (year, month, day) = civil_from_days(days);
-        let Ok(year) = u16::try_from(year) else {
-            return "";
-        };
-        if year > 9999 {
+        if !(0..=9999).contains(&year) {
             return "";
         }
         let (secs, ms) = (ms_of_day / 1000, ms_of_day % 1000);
@@ -205,7 +202,7 @@ impl Millis {
             buf[at] = then;
             at += 1;
         };
-        put(4, i64::from(year), b'-');
+        put(4, year, b'-');
         put(2, month, b'-');
         put(2, day, b'T');
         put(2, secs / 3600, b':');
