@@ -2,11 +2,13 @@
 //! one) and wires the routes; [`Application::run_until_stopped`] serves until `shutdown` resolves,
 //! then lets in-flight requests finish.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{any::Any, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::ServiceExt as _;
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{DefaultBodyLimit, Request},
     response::{IntoResponse, Response},
     routing::get,
@@ -14,8 +16,12 @@ use axum::{
 use prometheus_client::registry::Registry;
 use task_core::backend::Backends;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
-use tower_http::{catch_panic::CatchPanicLayer, services::ServeDir};
+use tower::{ServiceBuilder, ServiceExt, util::MapResponse};
+use tower_http::{
+    body::UnsyncBoxBody,
+    catch_panic::{CatchPanic, CatchPanicLayer},
+    services::ServeDir,
+};
 
 use crate::{
     error::ApiError,
@@ -49,7 +55,7 @@ impl std::ops::Deref for AppState {
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    service: ApiService,
     state: AppState,
     grace: Duration,
     sample_every: Duration,
@@ -86,10 +92,10 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        let router = build_router(state.clone(), Arc::new(registry), settings);
+        let service = build_service(state.clone(), Arc::new(registry), settings);
         Ok(Self {
             listener,
-            router,
+            service,
             state,
             grace: Duration::from_secs(settings.shutdown_grace_seconds),
             sample_every: Duration::from_secs(settings.stats_sample_seconds.max(1)),
@@ -113,11 +119,12 @@ impl Application {
         // Dropping the guard at the end of this function stops the sampler.
         let _sampler = AbortOnDrop(sampler);
         let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("Shutdown requested; finishing in-flight requests.");
-            let _ = stopping_tx.send(true);
-        });
+        let server = axum::serve(self.listener, self.service.into_make_service())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("Shutdown requested; finishing in-flight requests.");
+                let _ = stopping_tx.send(true);
+            });
         let grace = self.grace;
         let mut stopping = stopping_rx;
         tokio::select! {
@@ -155,28 +162,48 @@ async fn sample_stats(state: AppState, every: Duration) {
     }
 }
 
-fn build_router(state: AppState, registry: Arc<Registry>, settings: &Settings) -> Router {
+fn build_service(state: AppState, registry: Arc<Registry>, settings: &Settings) -> ApiService {
     let (api, doc) = openapi::router();
     let doc = Arc::new(doc);
     let frontend = settings.frontend_dir.clone();
     let metrics = state.metrics.clone();
-    api.route(
-        "/api/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
-    )
-    .route_layer(http_telemetry::TagRouteLayer)
-    .with_state(state)
-    .merge(telemetry::metrics::router(registry))
-    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-    .fallback(move |request: Request| fallback(frontend.clone(), request))
-    .layer(DefaultBodyLimit::max(settings.limits.max_body_bytes))
-    .layer(http_telemetry::TrackLayer(metrics))
-    .layer(CatchPanicLayer::custom(|_| {
-        ApiError::Internal("handler panicked".into()).into_response()
-    }))
+    let api = api
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        // Only these routes read bodies; the route template is only known inside the router.
+        .route_layer((
+            http_telemetry::TagRouteLayer,
+            DefaultBodyLimit::max(settings.limits.max_body_bytes),
+        ));
+    let router = api
+        .with_state(state)
+        .merge(telemetry::metrics::router(registry))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(move |request: Request| fallback(frontend.clone(), request));
+    // Around the whole router rather than with `Router::layer`, which wraps every route in its
+    // own boxed service: one more service clone and boxed future per layer and request.
+    // Panics become a 500 inside the tracking, so the span and the metrics count them.
+    ServiceBuilder::new()
+        .layer(http_telemetry::TrackLayer(metrics))
+        .map_response(IntoResponse::into_response as fn(_) -> Response)
+        .layer(CatchPanicLayer::custom(panicked as PanicResponse))
+        .service(router)
+}
+
+/// The service `axum::serve` runs: every request tracked, panics answered with a 500.
+type ApiService = http_telemetry::Track<
+    MapResponse<CatchPanic<Router, PanicResponse>, fn(Response<PanicBody>) -> Response>,
+>;
+type PanicBody = UnsyncBoxBody<Bytes, tower_http::BoxError>;
+type PanicResponse = fn(Box<dyn Any + Send + 'static>) -> Response;
+
+fn panicked(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::Internal("handler panicked".into()).into_response()
 }
 
 /// Unknown `/api/...` paths get a JSON 404; everything else is the page's static files.
