@@ -5,9 +5,8 @@
 use std::{any::Any, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::ServiceExt as _;
 use axum::{
-    Json, Router,
+    Json, Router, ServiceExt as _,
     body::Bytes,
     extract::{DefaultBodyLimit, Request},
     response::{IntoResponse, Response},
@@ -190,6 +189,7 @@ fn build_service(state: AppState, registry: Arc<Registry>, settings: &Settings) 
     // Panics become a 500 inside the tracking, so the span and the metrics count them.
     ServiceBuilder::new()
         .layer(http_telemetry::TrackLayer(metrics))
+        // `CatchPanic` answers with a body type of its own; `axum::serve` wants axum's.
         .map_response(IntoResponse::into_response as fn(_) -> Response)
         .layer(CatchPanicLayer::custom(panicked as PanicResponse))
         .service(router)
