@@ -26,32 +26,42 @@ use std::{
 
 const BODY: &str = r#"{"kind":"cpu","intensity":"light","fail_percent":10}"#;
 
+/// `POST /api/tasks` against a bare axum handler, and the cost of exported telemetry.
+#[derive(clap::Parser)]
+struct Args {
+    /// Without a command: the whole benchmark (maximum rates, latency, memory, telemetry).
+    #[command(subcommand)]
+    command: Option<Part>,
+}
+
+#[derive(clap::Subcommand)]
+enum Part {
+    /// The baseline server alone: parse the same JSON, answer 202 (0: any free port).
+    Bare { port: u16 },
+    /// The open-loop measurement alone, against an API already running on PORT.
+    Latency { port: u16, rate: f64 },
+    /// An OTLP receiver alone, for profiling the API with export on; prints its endpoint.
+    Receiver,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("bare") => bare(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0)),
-        // `latency PORT RATE`: the open-loop measurement alone, against an API already running.
-        Some("latency") => {
-            let arg = |i: usize| {
-                args.get(i)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            let (latencies, errors) = open_loop(arg(2) as u16, arg(3), 10);
+    match <Args as clap::Parser>::parse().command {
+        Some(Part::Bare { port }) => bare(port),
+        Some(Part::Latency { port, rate }) => {
+            let (latencies, errors) = open_loop(port, rate, 10);
             println!(
                 "p50 {:.2} ms, p99 {:.2} ms, non-202 {errors}",
                 percentile(&latencies, 0.50).as_secs_f64() * 1e3,
                 percentile(&latencies, 0.99).as_secs_f64() * 1e3
             );
         }
-        // `receiver`: an OTLP receiver alone, for profiling the API with export on.
-        Some("receiver") => {
+        Some(Part::Receiver) => {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             let receiver = rt.block_on(testkit::otlp::Receiver::start());
             println!("{}", receiver.endpoint);
             rt.block_on(std::future::pending::<()>());
         }
-        _ => orchestrate(),
+        None => orchestrate(),
     }
 }
 

@@ -122,9 +122,17 @@ async fn open(dir: &std::path::Path) -> Backends {
     .expect("backends")
 }
 
+/// Runner throughput against its ceiling, and submit-to-start latency, on the embedded backends.
+#[derive(Parser)]
+struct Args {
+    /// Export every span over OTLP (100% sampling) to an OTLP receiver in this process.
+    #[arg(long)]
+    telemetry: bool,
+}
+
 #[tokio::main]
 async fn main() {
-    let telemetry = if std::env::args().any(|a| a == "--telemetry") {
+    let telemetry = if Args::parse().telemetry {
         let receiver = testkit::otlp::Receiver::start().await;
         // SAFETY: set before any other thread reads the environment (the runtime's workers
         // do not read it).
