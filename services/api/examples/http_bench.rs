@@ -24,10 +24,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
+
 const BODY: &str = r#"{"kind":"cpu","intensity":"light","fail_percent":10}"#;
 
 /// `POST /api/tasks` against a bare axum handler, and the cost of exported telemetry.
-#[derive(clap::Parser)]
+#[derive(Parser)]
 struct Args {
     /// Without a command: the whole benchmark (maximum rates, latency, memory, telemetry).
     #[command(subcommand)]
@@ -36,16 +38,24 @@ struct Args {
 
 #[derive(clap::Subcommand)]
 enum Part {
-    /// The baseline server alone: parse the same JSON, answer 202 (0: any free port).
-    Bare { port: u16 },
-    /// The open-loop measurement alone, against an API already running on PORT.
-    Latency { port: u16, rate: f64 },
+    /// The baseline server alone: parse the same JSON, answer 202.
+    Bare {
+        /// The loopback port to listen on.
+        port: u16,
+    },
+    /// The open-loop measurement alone (10 s), against an API already running.
+    Latency {
+        /// The API's loopback port.
+        port: u16,
+        /// Requests per second to send.
+        rate: f64,
+    },
     /// An OTLP receiver alone, for profiling the API with export on; prints its endpoint.
     Receiver,
 }
 
 fn main() {
-    match <Args as clap::Parser>::parse().command {
+    match Args::parse().command {
         Some(Part::Bare { port }) => bare(port),
         Some(Part::Latency { port, rate }) => {
             let (latencies, errors) = open_loop(port, rate, 10);
