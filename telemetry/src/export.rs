@@ -182,14 +182,15 @@ struct Batch {
 }
 
 impl Batch {
-    /// Appends `span`, already encoded as a `ScopeSpans.spans` field, to its scope's run.
-    fn push(&mut self, scope: &InstrumentationScope, encoded: &[u8]) {
+    /// Appends `span`, already encoded as a `ScopeSpans.spans` field, to its scope's run; a new
+    /// run takes a buffer from `spare` when there is one.
+    fn push(&mut self, scope: &InstrumentationScope, encoded: &[u8], spare: &mut Vec<Vec<u8>>) {
         let at = match self.scopes.iter().position(|s| &s.scope == scope) {
             Some(at) => at,
             None => {
                 self.scopes.push(ScopeBuffer {
                     scope: scope.clone(),
-                    spans: Vec::with_capacity(64 * 1024),
+                    spans: spare.pop().unwrap_or_else(|| Vec::with_capacity(64 * 1024)),
                 });
                 self.scopes.len() - 1
             }
@@ -259,6 +260,9 @@ impl Batch {
 struct Queue {
     full: VecDeque<Batch>,
     current: Batch,
+    /// Span buffers of sent batches, emptied, for the next batches: a buffer grown to a batch's
+    /// size (a few hundred kilobytes) is not grown again, under the lock, for every batch.
+    spare: Vec<Vec<u8>>,
     queued: usize,
     dropped: u64,
     /// Bumped by `force_flush`; the exporter answers by raising `flushed` to it.
@@ -340,17 +344,18 @@ impl SpanSink {
         // Encoded outside the lock; only a copy of the bytes happens under it.
         with_encode_buffer(|encoded| {
             crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, encoded);
-            let mut q = self.shared.lock();
+            let mut guard = self.shared.lock();
+            let q = &mut *guard;
             if q.shutdown || q.queued >= self.max_queue {
                 q.dropped += 1;
                 return;
             }
-            q.current.push(scope, encoded);
+            q.current.push(scope, encoded, &mut q.spare);
             q.queued += 1;
             if q.current.spans >= self.max_batch {
                 let full = std::mem::take(&mut q.current);
                 q.full.push_back(full);
-                drop(q);
+                drop(guard);
                 self.shared.work.notify_one();
             }
         });
@@ -558,6 +563,7 @@ impl Exporter {
             // At shutdown the batches left share one export timeout: a collector that does not
             // answer must not hold the process's exit for a timeout per batch.
             let deadline = stop.then(|| tokio::time::Instant::now() + self.config.timeout);
+            let mut spare = Vec::new();
             for batch in batches {
                 let request = batch.request(&self.resource.0, &self.resource.1);
                 let send = self.send(&mut client, request);
@@ -576,9 +582,20 @@ impl Exporter {
                     lost.failed += batch.spans as u64;
                     lost.error = Some(e.message().to_owned());
                 }
+                spare.extend(batch.scopes.into_iter().map(|s| {
+                    let mut buffer = s.spans;
+                    buffer.clear();
+                    buffer
+                }));
             }
             lost.report(&self.config.endpoint, stop);
-            self.shared.lock().flushed = flush_to;
+            let mut q = self.shared.lock();
+            q.flushed = flush_to;
+            q.spare.append(&mut spare);
+            // Enough for every batch the queue can hold; more would only keep memory.
+            q.spare
+                .truncate(self.config.max_queue.div_ceil(self.config.max_batch) + 1);
+            drop(q);
             self.shared.done.notify_all();
             if stop {
                 return;
@@ -806,9 +823,11 @@ mod tests {
             out
         };
         let mut batch = Batch::default();
-        batch.push(&api, &encoded("a"));
-        batch.push(&other, &encoded("b"));
-        batch.push(&api, &encoded("c"));
+        let mut spare = vec![Vec::new()];
+        batch.push(&api, &encoded("a"), &mut spare);
+        batch.push(&other, &encoded("b"), &mut spare);
+        batch.push(&api, &encoded("c"), &mut spare);
+        assert!(spare.is_empty(), "the spare buffer went to the first scope");
         let resource = resource::Resource {
             attributes: vec![common::KeyValue {
                 key: "service.name".into(),

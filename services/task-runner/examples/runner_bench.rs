@@ -133,7 +133,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let telemetry = if Args::parse().telemetry {
-        let receiver = testkit::otlp::Receiver::start().await;
+        let receiver = testkit::otlp::Receiver::start_counting().await;
         // SAFETY: set before any other thread reads the environment (the runtime's workers
         // do not read it).
         unsafe {

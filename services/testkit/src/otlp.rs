@@ -1,10 +1,17 @@
 //! A real OTLP/gRPC trace receiver on a free port. It keeps every request as it arrives and decodes
-//! them when a test asks for the spans: benchmarks share the machine's cores with the receiver, so
-//! receiving costs only the gRPC exchange. A request that does not decode fails `spans()`.
+//! them when a test asks for the spans. A request that does not decode fails `spans()`.
+//!
+//! Benchmarks share the machine's cores with the receiver and send hundreds of megabytes: there it
+//! only counts (`start_counting`), walking each request's protobuf framing down to the spans and
+//! dropping the bytes, as a collector frees what it has forwarded. Keeping them all cost more than
+//! half of the receiver's CPU, in the kernel zeroing fresh pages.
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use opentelemetry_proto::tonic::{
@@ -67,9 +74,38 @@ fn hex(bytes: &[u8]) -> String {
 /// The gRPC method of OTLP trace export.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// Export requests as received, still encoded.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<bytes::Bytes>>>);
+/// What the receiver does with each export request.
+enum Store {
+    /// Keeps it, still encoded, for `spans()`.
+    Keep(Mutex<Vec<bytes::Bytes>>),
+    /// Counts its spans and drops it.
+    Count {
+        spans: AtomicUsize,
+        undecodable: AtomicUsize,
+    },
+}
+
+impl Store {
+    fn take(&self, request: bytes::Bytes) {
+        match self {
+            Store::Keep(requests) => requests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(request),
+            Store::Count { spans, undecodable } => match count_spans(&request) {
+                Some(n) => {
+                    spans.fetch_add(n, Ordering::Relaxed);
+                }
+                None => {
+                    undecodable.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Collector(Arc<Store>);
 
 impl tonic::server::NamedService for Collector {
     const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -117,10 +153,7 @@ impl tonic::codegen::Service<tonic::Request<bytes::Bytes>> for Collector {
     }
 
     fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(request.into_inner());
+        self.0.take(request.into_inner());
         std::future::ready(Ok(tonic::Response::new(
             ExportTraceServiceResponse::default(),
         )))
@@ -171,30 +204,51 @@ impl tonic::codec::Decoder for RawCodec {
     }
 }
 
+/// The receiver's HTTP/2 flow-control windows, stream and connection.
+const RECEIVE_WINDOW: u32 = 4 << 20;
+
 /// A running receiver.
 pub struct Receiver {
     pub endpoint: String,
-    requests: Arc<Mutex<Vec<bytes::Bytes>>>,
+    store: Arc<Store>,
 }
 
 impl Receiver {
     /// Starts the receiver on a free port of 127.0.0.1 (on the current tokio runtime).
     pub async fn start() -> Self {
-        let collector = Collector::default();
-        let requests = collector.0.clone();
+        Self::start_with(Store::Keep(Mutex::default())).await
+    }
+
+    /// Starts a receiver that only counts spans: `span_count()` works, `spans()` finds none.
+    pub async fn start_counting() -> Self {
+        Self::start_with(Store::Count {
+            spans: AtomicUsize::new(0),
+            undecodable: AtomicUsize::new(0),
+        })
+        .await
+    }
+
+    async fn start_with(store: Store) -> Self {
+        let collector = Collector(Arc::new(store));
+        let store = Arc::clone(&collector.0);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind OTLP receiver");
         let addr = listener.local_addr().expect("receiver address");
         let incoming = tokio_stream_from(listener);
         tokio::spawn(
+            // A collector's HTTP/2 windows: grpc-go grows them from its bandwidth-delay estimate,
+            // so a batch of a few hundred kilobytes flows without waiting for WINDOW_UPDATEs.
+            // h2's default (64 KiB) stalled each batch three times.
             tonic::transport::Server::builder()
+                .initial_stream_window_size(RECEIVE_WINDOW)
+                .initial_connection_window_size(RECEIVE_WINDOW)
                 .add_service(collector)
                 .serve_with_incoming(incoming),
         );
         Receiver {
             endpoint: format!("http://{addr}"),
-            requests,
+            store,
         }
     }
 
@@ -203,7 +257,10 @@ impl Receiver {
     /// # Panics
     /// When one is not an `ExportTraceServiceRequest`: the exporter under test sent garbage.
     fn requests(&self) -> Vec<ExportTraceServiceRequest> {
-        self.requests
+        let Store::Keep(requests) = &*self.store else {
+            return Vec::new();
+        };
+        requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
@@ -252,7 +309,15 @@ impl Receiver {
     }
 
     /// How many spans arrived, without flattening them.
+    ///
+    /// # Panics
+    /// When a request did not decode, as `spans()`.
     pub fn span_count(&self) -> usize {
+        if let Store::Count { spans, undecodable } = &*self.store {
+            let bad = undecodable.load(Ordering::Relaxed);
+            assert_eq!(bad, 0, "{bad} export requests did not decode");
+            return spans.load(Ordering::Relaxed);
+        }
         self.requests()
             .iter()
             .flat_map(|r| &r.resource_spans)
@@ -262,6 +327,45 @@ impl Receiver {
     }
 }
 
+/// The number of spans in an encoded `ExportTraceServiceRequest`, from its framing alone
+/// (`resource_spans` = 1, `scope_spans` = 2, `spans` = 2); `None` when it is not well-formed
+/// protobuf down to the spans.
+fn count_spans(request: &[u8]) -> Option<usize> {
+    let mut spans = 0;
+    for resource_spans in fields(request, 1)? {
+        for scope_spans in fields(resource_spans, 2)? {
+            spans += fields(scope_spans, 2)?.len();
+        }
+    }
+    Some(spans)
+}
+
+/// The payloads of the length-delimited fields numbered `wanted` in `message`; every other field
+/// is skipped by its wire type. `None` when the framing is broken.
+fn fields(mut message: &[u8], wanted: u64) -> Option<Vec<&[u8]>> {
+    use prost::encoding::decode_varint;
+    let mut found = Vec::new();
+    while !message.is_empty() {
+        let key = decode_varint(&mut message).ok()?;
+        let len = match key & 7 {
+            0 => {
+                decode_varint(&mut message).ok()?;
+                0
+            }
+            1 => 8,
+            2 => usize::try_from(decode_varint(&mut message).ok()?).ok()?,
+            5 => 4,
+            _ => return None,
+        };
+        let (payload, rest) = message.split_at_checked(len)?;
+        if key & 7 == 2 && key >> 3 == wanted {
+            found.push(payload);
+        }
+        message = rest;
+    }
+    Some(found)
+}
+
 fn tokio_stream_from(
     listener: tokio::net::TcpListener,
 ) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
@@ -269,4 +373,61 @@ fn tokio_stream_from(
         let next = l.accept().await.map(|(s, _)| s);
         Some((next, l))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::{
+        common::v1::KeyValue,
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan},
+    };
+
+    use super::*;
+
+    fn request(spans_per_scope: &[&[usize]]) -> Vec<u8> {
+        let span = ProtoSpan {
+            name: "POST /api/tasks".into(),
+            trace_id: vec![7; 16],
+            attributes: vec![KeyValue {
+                key: "http.route".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue("/api/tasks".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        ExportTraceServiceRequest {
+            resource_spans: spans_per_scope
+                .iter()
+                .map(|scopes| ResourceSpans {
+                    resource: Some(Resource::default()),
+                    scope_spans: scopes
+                        .iter()
+                        .map(|&n| ScopeSpans {
+                            spans: vec![span.clone(); n],
+                            schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn counting_walks_every_resource_and_scope() {
+        assert_eq!(count_spans(&request(&[&[3, 0, 2], &[5]])), Some(10));
+        assert_eq!(count_spans(&request(&[])), Some(0));
+    }
+
+    #[test]
+    fn a_broken_request_is_not_counted() {
+        let whole = request(&[&[4]]);
+        assert_eq!(count_spans(&whole[..whole.len() - 3]), None);
+        assert_eq!(count_spans(&[0x0b, 0x01]), None, "wire type 3 (groups)");
+    }
 }
