@@ -24,6 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::BufMut;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceResponse, common::v1 as common,
@@ -201,17 +202,23 @@ impl Batch {
 
     /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
     /// `Resource`), written in one pass: every length is known before the bytes, so the encoded
-    /// spans are copied once.
-    fn request(&self, resource: &[u8], schema_url: &str) -> Vec<u8> {
+    /// spans are copied once, into a buffer reserved at the request's size (`reserve`).
+    fn write_request<B: BufMut>(
+        &self,
+        resource: &[u8],
+        schema_url: &str,
+        out: &mut B,
+        reserve: impl FnOnce(&mut B, usize),
+    ) {
         // A length-delimited field's size; its key and length written out; the whole field.
         let field_len = |tag: u32, len: usize| key_len(tag) + encoded_len_varint(len as u64) + len;
-        let header = |tag: u32, len: usize, out: &mut Vec<u8>| {
+        let header = |tag: u32, len: usize, out: &mut B| {
             encode_key(tag, WireType::LengthDelimited, out);
             encode_varint(len as u64, out);
         };
-        let field = |tag: u32, bytes: &[u8], out: &mut Vec<u8>| {
+        let field = |tag: u32, bytes: &[u8], out: &mut B| {
             header(tag, bytes.len(), out);
-            out.extend_from_slice(bytes);
+            out.put_slice(bytes);
         };
         // `schema_url` fields (3 in both messages) are left out when empty, as prost does.
         let url_len = |url: &str| {
@@ -238,21 +245,20 @@ impl Batch {
                 .sum::<usize>()
             + url_len(schema_url);
 
-        let mut out = Vec::with_capacity(field_len(1, resource_spans));
-        header(1, resource_spans, &mut out);
-        field(1, resource, &mut out);
+        reserve(out, field_len(1, resource_spans));
+        header(1, resource_spans, out);
+        field(1, resource, out);
         for ((scope, url, len), buffer) in scopes.iter().zip(&self.scopes) {
-            header(2, *len, &mut out);
-            field(1, scope, &mut out);
-            out.extend_from_slice(&buffer.spans);
+            header(2, *len, out);
+            field(1, scope, out);
+            out.put_slice(&buffer.spans);
             if !url.is_empty() {
-                field(3, url.as_bytes(), &mut out);
+                field(3, url.as_bytes(), out);
             }
         }
         if !schema_url.is_empty() {
-            field(3, schema_url.as_bytes(), &mut out);
+            field(3, schema_url.as_bytes(), out);
         }
-        out
     }
 }
 
@@ -302,7 +308,7 @@ pub(crate) struct OtlpProcessor {
     sink: SpanSink,
     config: ExportConfig,
     /// The encoded `Resource` and its schema URL.
-    resource: (Vec<u8>, String),
+    resource: Arc<(Vec<u8>, String)>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -392,7 +398,7 @@ impl OtlpProcessor {
         Ok(Self {
             sink: SpanSink::new(config.max_queue, config.max_batch),
             config,
-            resource: (Vec::new(), String::new()),
+            resource: Arc::default(),
             worker: Mutex::new(None),
         })
     }
@@ -405,7 +411,7 @@ impl OtlpProcessor {
         let exporter = Exporter {
             shared: Arc::clone(&self.sink.shared),
             config: self.config.clone(),
-            resource: self.resource.clone(),
+            resource: Arc::clone(&self.resource),
         };
         match std::thread::Builder::new()
             .name("otlp-export".into())
@@ -465,14 +471,14 @@ impl SpanProcessor for OtlpProcessor {
             resource,
         );
         // Encoded once: every export request carries the same resource.
-        self.resource = (
+        self.resource = Arc::new((
             resource::Resource {
                 attributes: r.attributes.0,
                 ..Default::default()
             }
             .encode_to_vec(),
             r.schema_url.unwrap_or_default(),
-        );
+        ));
         self.start_worker();
     }
 }
@@ -503,7 +509,7 @@ struct Exporter {
     shared: Arc<Shared>,
     config: ExportConfig,
     /// The encoded `Resource` and its schema URL.
-    resource: (Vec<u8>, String),
+    resource: Arc<(Vec<u8>, String)>,
 }
 
 impl Exporter {
@@ -565,7 +571,11 @@ impl Exporter {
             let deadline = stop.then(|| tokio::time::Instant::now() + self.config.timeout);
             let mut spare = Vec::new();
             for batch in batches {
-                let request = batch.request(&self.resource.0, &self.resource.1);
+                let batch = Arc::new(batch);
+                let request = ExportRequest {
+                    batch: Arc::clone(&batch),
+                    resource: Arc::clone(&self.resource),
+                };
                 let send = self.send(&mut client, request);
                 let sent = match deadline {
                     // The timer needs the runtime: it is made inside `block_on`.
@@ -582,11 +592,14 @@ impl Exporter {
                     lost.failed += batch.spans as u64;
                     lost.error = Some(e.message().to_owned());
                 }
-                spare.extend(batch.scopes.into_iter().map(|s| {
-                    let mut buffer = s.spans;
-                    buffer.clear();
-                    buffer
-                }));
+                // The request, and with it the codec's handle on the batch, is gone once sent.
+                if let Ok(batch) = Arc::try_unwrap(batch) {
+                    spare.extend(batch.scopes.into_iter().map(|s| {
+                        let mut buffer = s.spans;
+                        buffer.clear();
+                        buffer
+                    }));
+                }
             }
             lost.report(&self.config.endpoint, stop);
             let mut q = self.shared.lock();
@@ -606,7 +619,7 @@ impl Exporter {
     async fn send(
         &self,
         client: &mut tonic::client::Grpc<tonic::transport::Channel>,
-        body: Vec<u8>,
+        body: ExportRequest,
     ) -> Result<(), tonic::Status> {
         client
             .ready()
@@ -620,7 +633,7 @@ impl Exporter {
             .unary(
                 request,
                 tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
-                EncodedCodec,
+                BatchCodec,
             )
             .await?;
         if let Some(partial) = response.into_inner().partial_success {
@@ -668,39 +681,48 @@ impl Lost {
     }
 }
 
-/// Sends an already encoded request body; decodes the collector's answer.
-struct EncodedCodec;
+/// An export request as the codec writes it: a batch and the resource it is sent for.
+struct ExportRequest {
+    batch: Arc<Batch>,
+    resource: Arc<(Vec<u8>, String)>,
+}
 
-impl tonic::codec::Codec for EncodedCodec {
-    type Encode = Vec<u8>;
+/// Writes a batch straight into tonic's send buffer; decodes the collector's answer.
+struct BatchCodec;
+
+impl tonic::codec::Codec for BatchCodec {
+    type Encode = ExportRequest;
     type Decode = ExportTraceServiceResponse;
-    type Encoder = EncodedCodec;
-    type Decoder = EncodedCodec;
+    type Encoder = BatchCodec;
+    type Decoder = BatchCodec;
 
     fn encoder(&mut self) -> Self::Encoder {
-        EncodedCodec
+        BatchCodec
     }
     fn decoder(&mut self) -> Self::Decoder {
-        EncodedCodec
+        BatchCodec
     }
 }
 
-impl tonic::codec::Encoder for EncodedCodec {
-    type Item = Vec<u8>;
+impl tonic::codec::Encoder for BatchCodec {
+    type Item = ExportRequest;
     type Error = tonic::Status;
 
     fn encode(
         &mut self,
-        item: Vec<u8>,
+        item: ExportRequest,
         dst: &mut tonic::codec::EncodeBuf<'_>,
     ) -> Result<(), tonic::Status> {
-        use bytes::BufMut as _;
-        dst.put_slice(&item);
+        // Reserved at the request's size: tonic's buffer starts at 8 KiB, and growing it to a
+        // batch of a few hundred kilobytes reallocates and copies it about five times.
+        let (resource, schema_url) = &*item.resource;
+        item.batch
+            .write_request(resource, schema_url, dst, |dst, len| dst.reserve(len));
         Ok(())
     }
 }
 
-impl tonic::codec::Decoder for EncodedCodec {
+impl tonic::codec::Decoder for BatchCodec {
     type Item = ExportTraceServiceResponse;
     type Error = tonic::Status;
 
@@ -839,9 +861,13 @@ mod tests {
             ..Default::default()
         };
 
-        let bytes = batch.request(
+        let mut bytes = Vec::new();
+        let mut reserved = 0;
+        batch.write_request(
             &resource.encode_to_vec(),
             "https://opentelemetry.io/schemas/1.26.0",
+            &mut bytes,
+            |_, len| reserved = len,
         );
         let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
 
@@ -875,5 +901,10 @@ mod tests {
         );
         // The lengths written up front are the lengths of what follows, to the byte.
         assert_eq!(bytes.len(), request.encoded_len());
+        assert_eq!(
+            reserved,
+            bytes.len(),
+            "the buffer is reserved at the request's size"
+        );
     }
 }
