@@ -262,6 +262,9 @@ impl Batch {
     }
 }
 
+/// Span buffers of sent batches kept for reuse; each is about a batch's size.
+const MAX_SPARE_BUFFERS: usize = 4;
+
 #[derive(Default)]
 struct Queue {
     full: VecDeque<Batch>,
@@ -605,9 +608,9 @@ impl Exporter {
             let mut q = self.shared.lock();
             q.flushed = flush_to;
             q.spare.append(&mut spare);
-            // Enough for every batch the queue can hold; more would only keep memory.
-            q.spare
-                .truncate(self.config.max_queue.div_ceil(self.config.max_batch) + 1);
+            // Steady export needs one or two; the buffers of a backlog (a slow collector, a
+            // large queue) are freed rather than kept.
+            q.spare.truncate(MAX_SPARE_BUFFERS);
             drop(q);
             self.shared.done.notify_all();
             if stop {

@@ -92,14 +92,12 @@ impl Store {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(request),
-            Store::Count { spans, undecodable } => match count_spans(&request) {
-                Some(n) => {
-                    spans.fetch_add(n, Ordering::Relaxed);
-                }
-                None => {
-                    undecodable.fetch_add(1, Ordering::Relaxed);
-                }
-            },
+            Store::Count { spans, undecodable } => {
+                match count_spans(&request) {
+                    Some(n) => spans.fetch_add(n, Ordering::Relaxed),
+                    None => undecodable.fetch_add(1, Ordering::Relaxed),
+                };
+            }
         }
     }
 }
