@@ -4,23 +4,29 @@
 //! strings) through a channel to its own thread, where the OTLP exporter converts the batch into
 //! protobuf structs, encodes them and hands the bytes to a tonic channel running on the service's
 //! runtime. Measured on the API, that pipeline cost ~20 us of CPU per request (two spans), twice
-//! what creating the spans costs. Here a span is encoded into a byte buffer as it ends, straight
-//! from the `SpanData` (`otlp_wire`), so only bytes cross threads; one
-//! exporter thread, with a runtime of its own, wraps the buffered spans in an
-//! `ExportTraceServiceRequest` and sends it.
+//! what creating the spans costs. Here a span is encoded as it ends, straight from its data
+//! (`otlp_wire`), into a buffer of the thread that ends it, so only bytes cross threads, and only
+//! in runs of [`HAND_OFF_SPANS`]: the shared queue's lock is taken once per run, not once per
+//! span. One exporter thread, with a runtime of its own, wraps the queued spans in an
+//! `ExportTraceServiceRequest` and sends it; when a batch is due by time, a flush or shutdown,
+//! it first collects what the threads still hold.
 //!
 //! Configured by the standard variables: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, and the batch
 //! processor's `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and
 //! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Only the `grpc` protocol and no compression: anything else is
 //! refused at start rather than ignored. The spans of a failed export are dropped, as the SDK's
-//! exporter does, and so are spans that find the queue full; both are counted and logged at most
-//! every ten seconds.
+//! exporter does, and so are spans that find the queue full (checked per run, so the queue can
+//! hold up to a run per thread over `OTEL_BSP_MAX_QUEUE_SIZE`); both are counted and logged at
+//! most every ten seconds.
 
 use std::{
     cell::RefCell,
     collections::VecDeque,
-    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -183,9 +189,8 @@ struct Batch {
 }
 
 impl Batch {
-    /// Appends `span`, already encoded as a `ScopeSpans.spans` field, to its scope's run; a new
-    /// run takes a buffer from `spare` when there is one.
-    fn push(&mut self, scope: &InstrumentationScope, encoded: &[u8], spare: &mut Vec<Vec<u8>>) {
+    /// The buffer of `scope`'s spans; a new one is taken from `spare` when there is one.
+    fn buffer(&mut self, scope: &InstrumentationScope, spare: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
         let at = match self.scopes.iter().position(|s| &s.scope == scope) {
             Some(at) => at,
             None => {
@@ -196,8 +201,24 @@ impl Batch {
                 self.scopes.len() - 1
             }
         };
-        self.scopes[at].spans.extend_from_slice(encoded);
+        &mut self.scopes[at].spans
+    }
+
+    /// Encodes `span` onto its scope's run of spans.
+    fn encode(&mut self, scope: &InstrumentationScope, span: &SpanView<'_>) {
+        let buffer = self.buffer(scope, &mut Vec::new());
+        crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, buffer);
         self.spans += 1;
+    }
+
+    /// Moves the spans of `other` to the end of this batch, leaving `other` empty with its
+    /// buffers kept, so a thread's run buffer is allocated once.
+    fn append(&mut self, other: &mut Batch, spare: &mut Vec<Vec<u8>>) {
+        for run in &mut other.scopes {
+            self.buffer(&run.scope, spare).extend_from_slice(&run.spans);
+            run.spans.clear();
+        }
+        self.spans += std::mem::take(&mut other.spans);
     }
 
     /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
@@ -280,17 +301,77 @@ struct Queue {
     shutdown: bool,
 }
 
+/// Spans are handed from a thread's run to the shared queue this many at a time.
+const HAND_OFF_SPANS: usize = 64;
+
+/// A thread's spans not yet in the queue, shared with the exporter, which collects them.
+type Run = Arc<Mutex<Batch>>;
+
 struct Shared {
     queue: Mutex<Queue>,
+    /// Every thread's run of spans not yet handed off, for the exporter to collect.
+    runs: Mutex<Vec<Run>>,
+    /// Set with `Queue::shutdown`, and read without the queue's lock: a span that finds it set
+    /// is dropped (and counted) rather than left in a run nobody collects.
+    closed: AtomicBool,
+    max_queue: usize,
+    max_batch: usize,
     /// The exporter waits here for a full batch, a flush or shutdown.
     work: Condvar,
     /// `force_flush` waits here for the exporter.
     done: Condvar,
 }
 
+/// Locks `m`; a panic elsewhere while holding it leaves spans, not broken invariants.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.queue)
+    }
+
+    /// Moves `run` into the queue, in whole: dropped (and counted) when the queue is full or
+    /// shut down. A batch that would pass `max_batch` is closed first.
+    fn hand_off(&self, run: &mut Batch) {
+        if run.spans == 0 {
+            return;
+        }
+        let mut guard = self.lock();
+        let q = &mut *guard;
+        if q.shutdown || q.queued >= self.max_queue {
+            q.dropped += run.spans as u64;
+            run.scopes.iter_mut().for_each(|s| s.spans.clear());
+            run.spans = 0;
+            return;
+        }
+        q.queued += run.spans;
+        let mut closed = false;
+        if q.current.spans > 0 && q.current.spans + run.spans > self.max_batch {
+            q.full.push_back(std::mem::take(&mut q.current));
+            closed = true;
+        }
+        q.current.append(run, &mut q.spare);
+        if q.current.spans >= self.max_batch {
+            q.full.push_back(std::mem::take(&mut q.current));
+            closed = true;
+        }
+        drop(guard);
+        if closed {
+            self.work.notify_one();
+        }
+    }
+
+    /// Hands off every thread's run, and forgets the runs of threads that have exited.
+    fn collect_runs(&self) {
+        let runs = lock(&self.runs).clone();
+        for run in &runs {
+            self.hand_off(&mut lock(run));
+        }
+        drop(runs);
+        // Only this list holds the run of an exited thread, and it was just emptied.
+        lock(&self.runs).retain(|run| Arc::strong_count(run) > 1);
     }
 
     /// Waits on `signal` (`work` or `done`) for at most `timeout`.
@@ -328,8 +409,11 @@ impl std::fmt::Debug for OtlpProcessor {
 #[derive(Clone)]
 pub(crate) struct SpanSink {
     shared: Arc<Shared>,
-    max_queue: usize,
-    max_batch: usize,
+}
+
+thread_local! {
+    /// This thread's run of spans, one per sink (a process has one; tests make more).
+    static RUNS: RefCell<Vec<(Weak<Shared>, Run)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl SpanSink {
@@ -337,37 +421,57 @@ impl SpanSink {
         Self {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
+                runs: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
+                max_queue,
+                max_batch,
                 work: Condvar::new(),
                 done: Condvar::new(),
             }),
-            max_queue,
-            max_batch,
         }
     }
 
-    /// Encodes `span` (sampled spans only) and queues it in `scope`'s batch.
+    /// Encodes `span` (sampled spans only) onto this thread's run, which goes to the queue once
+    /// it holds [`HAND_OFF_SPANS`] (or a batch, if smaller).
     pub(crate) fn push(&self, scope: &InstrumentationScope, span: &SpanView<'_>) {
         if !span.context.is_sampled() {
             return;
         }
-        // Encoded outside the lock; only a copy of the bytes happens under it.
-        with_encode_buffer(|encoded| {
-            crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, encoded);
-            let mut guard = self.shared.lock();
-            let q = &mut *guard;
-            if q.shutdown || q.queued >= self.max_queue {
-                q.dropped += 1;
-                return;
+        let Some(run) = self.run() else {
+            // The thread is exiting and its run is gone: this span goes to the queue alone.
+            let mut alone = Batch::default();
+            alone.encode(scope, span);
+            self.shared.hand_off(&mut alone);
+            return;
+        };
+        let mut run = lock(&run);
+        // Read under the run's lock, which the exporter's last collection also takes.
+        if self.shared.closed.load(Ordering::Acquire) {
+            self.shared.lock().dropped += 1;
+            return;
+        }
+        run.encode(scope, span);
+        if run.spans >= HAND_OFF_SPANS.min(self.shared.max_batch) {
+            self.shared.hand_off(&mut run);
+        }
+    }
+
+    /// This thread's run for this sink, made and registered on first use; `None` once the
+    /// thread's locals are being destroyed.
+    fn run(&self) -> Option<Run> {
+        RUNS.try_with(|runs| {
+            let mut runs = runs.borrow_mut();
+            let me = Arc::as_ptr(&self.shared);
+            if let Some((_, run)) = runs.iter().find(|(sink, _)| sink.as_ptr() == me) {
+                return Arc::clone(run);
             }
-            q.current.push(scope, encoded, &mut q.spare);
-            q.queued += 1;
-            if q.current.spans >= self.max_batch {
-                let full = std::mem::take(&mut q.current);
-                q.full.push_back(full);
-                drop(guard);
-                self.shared.work.notify_one();
-            }
-        });
+            runs.retain(|(sink, _)| sink.strong_count() > 0);
+            let run = Arc::new(Mutex::new(Batch::default()));
+            lock(&self.shared.runs).push(Arc::clone(&run));
+            runs.push((Arc::downgrade(&self.shared), Arc::clone(&run)));
+            run
+        })
+        .ok()
     }
 }
 
@@ -378,8 +482,9 @@ impl SpanSink {
         Self::new(2_048, 512)
     }
 
-    /// The spans queued so far, as `ScopeSpans.spans` fields.
+    /// The spans queued so far, threads' runs included, as `ScopeSpans.spans` fields.
     pub(crate) fn queued(&self) -> Vec<u8> {
+        self.shared.collect_runs();
         let q = self.shared.lock();
         q.current
             .scopes
@@ -453,6 +558,7 @@ impl SpanProcessor for OtlpProcessor {
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.sink.shared.closed.store(true, Ordering::Release);
         self.sink.shared.lock().shutdown = true;
         self.sink.shared.work.notify_one();
         let handle = self
@@ -483,27 +589,6 @@ impl SpanProcessor for OtlpProcessor {
             r.schema_url.unwrap_or_default(),
         ));
         self.start_worker();
-    }
-}
-
-/// Runs `f` with an empty buffer the thread keeps between spans, so ending a span allocates
-/// none; a fresh one when the thread's is in use or already gone (a span ended while the thread
-/// exits).
-fn with_encode_buffer(f: impl FnOnce(&mut Vec<u8>)) {
-    thread_local! {
-        static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
-    let mut f = Some(f);
-    let _ = ENCODED.try_with(|cell| {
-        if let Ok(mut buffer) = cell.try_borrow_mut() {
-            if let Some(f) = f.take() {
-                buffer.clear();
-                f(&mut buffer);
-            }
-        }
-    });
-    if let Some(f) = f {
-        f(&mut Vec::with_capacity(512));
     }
 }
 
@@ -541,7 +626,7 @@ impl Exporter {
         let mut next_flush = Instant::now() + self.config.schedule_delay;
         let mut lost = Lost::default();
         loop {
-            let (batches, flush_to, dropped, stop) = {
+            let due = {
                 let mut q = self.shared.lock();
                 while q.full.is_empty()
                     && !q.shutdown
@@ -551,9 +636,15 @@ impl Exporter {
                     let wait = next_flush.saturating_duration_since(Instant::now());
                     q = Shared::wait(&self.shared.work, q, wait);
                 }
+                q.shutdown || q.flush_requested > q.flushed || Instant::now() >= next_flush
+            };
+            // Spans still in the threads' runs go out with a batch that is due.
+            if due {
+                self.shared.collect_runs();
+            }
+            let (batches, flush_to, dropped, stop) = {
+                let mut q = self.shared.lock();
                 let mut batches: Vec<Batch> = q.full.drain(..).collect();
-                let due =
-                    q.shutdown || q.flush_requested > q.flushed || Instant::now() >= next_flush;
                 if due && q.current.spans > 0 {
                     batches.push(std::mem::take(&mut q.current));
                 }
@@ -748,26 +839,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_encode_buffer_starts_empty_and_a_nested_call_gets_its_own() {
-        let mut ran = Vec::new();
-        with_encode_buffer(|outer| {
-            outer.extend_from_slice(b"first");
-            with_encode_buffer(|inner| {
-                assert!(inner.is_empty());
-                inner.push(1);
-                ran.push("inner");
-            });
-            assert_eq!(outer.as_slice(), b"first");
-            ran.push("outer");
-        });
-        with_encode_buffer(|again| {
-            assert!(again.is_empty(), "cleared between spans");
-            ran.push("again");
-        });
-        assert_eq!(ran, ["inner", "outer", "again"]);
-    }
-
-    #[test]
     fn a_collector_that_never_answers_holds_shutdown_for_one_timeout() {
         use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 
@@ -799,6 +870,92 @@ mod tests {
             started.elapsed() < timeout * 3,
             "shutdown took {:?}",
             started.elapsed()
+        );
+    }
+
+    fn sampled_span() -> SpanData {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+        };
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "work".into(),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: opentelemetry_sdk::trace::SpanEvents::default(),
+            links: opentelemetry_sdk::trace::SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("test").build(),
+        }
+    }
+
+    #[test]
+    fn threads_hand_off_runs_and_what_they_still_hold_is_collected() {
+        let sink = SpanSink::new(1_000, 100);
+        // Joined, not scoped: a join waits for the thread's locals to be destroyed too.
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    let span = sampled_span();
+                    for _ in 0..HAND_OFF_SPANS + 6 {
+                        sink.push(&span.instrumentation_scope, &SpanView::from(&span));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let span = sampled_span();
+        {
+            let q = sink.shared.lock();
+            assert_eq!(
+                q.queued,
+                3 * HAND_OFF_SPANS,
+                "one run per thread handed off"
+            );
+            assert!(
+                q.full.iter().all(|b| b.spans <= 100),
+                "batches stay within the maximum"
+            );
+        }
+        // The threads have exited; their last spans are still collected, and then forgotten.
+        sink.shared.collect_runs();
+        assert_eq!(sink.shared.lock().queued, 3 * (HAND_OFF_SPANS + 6));
+        assert!(lock(&sink.shared.runs).is_empty());
+        let queued: usize = {
+            let q = sink.shared.lock();
+            q.full.iter().chain([&q.current]).map(|b| b.spans).sum()
+        };
+        assert_eq!(queued, 3 * (HAND_OFF_SPANS + 6), "no span lost on the way");
+
+        // After shutdown a span is dropped and counted, not left in a run.
+        sink.shared.closed.store(true, Ordering::Release);
+        sink.push(&span.instrumentation_scope, &SpanView::from(&span));
+        assert_eq!(sink.shared.lock().dropped, 1);
+    }
+
+    #[test]
+    fn a_full_queue_drops_whole_runs_and_counts_them() {
+        let sink = SpanSink::new(HAND_OFF_SPANS, 512);
+        let span = sampled_span();
+        for _ in 0..3 * HAND_OFF_SPANS {
+            sink.push(&span.instrumentation_scope, &SpanView::from(&span));
+        }
+        let q = sink.shared.lock();
+        assert_eq!(
+            (q.queued, q.dropped),
+            (HAND_OFF_SPANS, 2 * HAND_OFF_SPANS as u64)
         );
     }
 
@@ -847,12 +1004,29 @@ mod tests {
             prost::encoding::message::encode(SCOPE_SPANS_SPANS, &span(name), &mut out);
             out
         };
+        // Spans reach a batch in threads' runs, appended whole.
+        let mut run = Batch::default();
+        let add = |run: &mut Batch, scope, name| {
+            run.buffer(scope, &mut Vec::new())
+                .extend_from_slice(&encoded(name));
+            run.spans += 1;
+        };
         let mut batch = Batch::default();
         let mut spare = vec![Vec::new()];
-        batch.push(&api, &encoded("a"), &mut spare);
-        batch.push(&other, &encoded("b"), &mut spare);
-        batch.push(&api, &encoded("c"), &mut spare);
+        add(&mut run, &api, "a");
+        add(&mut run, &other, "b");
+        batch.append(&mut run, &mut spare);
         assert!(spare.is_empty(), "the spare buffer went to the first scope");
+        assert_eq!(run.spans, 0);
+        assert!(
+            run.scopes
+                .iter()
+                .all(|s| s.spans.is_empty() && s.spans.capacity() > 0),
+            "the run is emptied and keeps its buffers"
+        );
+        add(&mut run, &api, "c");
+        batch.append(&mut run, &mut spare);
+        assert_eq!(batch.spans, 3);
         let resource = resource::Resource {
             attributes: vec![common::KeyValue {
                 key: "service.name".into(),
