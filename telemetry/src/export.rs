@@ -332,15 +332,16 @@ impl Shared {
         lock(&self.queue)
     }
 
-    /// Moves `run` into the queue, in whole: dropped (and counted) when the queue is full or
-    /// shut down. A batch that would pass `max_batch` is closed first.
+    /// Moves `run` into the queue, in whole: dropped (and counted) when the queue is full. A
+    /// batch that would pass `max_batch` is closed first. Shutdown is checked by the caller
+    /// (`closed`), as the exporter's last collection hands off after shutdown.
     fn hand_off(&self, run: &mut Batch) {
         if run.spans == 0 {
             return;
         }
         let mut guard = self.lock();
         let q = &mut *guard;
-        if q.shutdown || q.queued >= self.max_queue {
+        if q.queued >= self.max_queue {
             q.dropped += run.spans as u64;
             run.scopes.iter_mut().for_each(|s| s.spans.clear());
             run.spans = 0;
@@ -437,17 +438,26 @@ impl SpanSink {
         if !span.context.is_sampled() {
             return;
         }
+        let closed = || {
+            let closed = self.shared.closed.load(Ordering::Acquire);
+            if closed {
+                self.shared.lock().dropped += 1;
+            }
+            closed
+        };
         let Some(run) = self.run() else {
             // The thread is exiting and its run is gone: this span goes to the queue alone.
-            let mut alone = Batch::default();
-            alone.encode(scope, span);
-            self.shared.hand_off(&mut alone);
+            if !closed() {
+                let mut alone = Batch::default();
+                alone.encode(scope, span);
+                self.shared.hand_off(&mut alone);
+            }
             return;
         };
         let mut run = lock(&run);
-        // Read under the run's lock, which the exporter's last collection also takes.
-        if self.shared.closed.load(Ordering::Acquire) {
-            self.shared.lock().dropped += 1;
+        // Read under the run's lock, which the exporter's last collection takes after setting
+        // `closed`: a span is either in that collection or counted here.
+        if closed() {
             return;
         }
         run.encode(scope, span);
@@ -939,10 +949,18 @@ mod tests {
         };
         assert_eq!(queued, 3 * (HAND_OFF_SPANS + 6), "no span lost on the way");
 
-        // After shutdown a span is dropped and counted, not left in a run.
+        // At shutdown what runs hold still goes out; a span that comes later is dropped and
+        // counted, not left in a run.
+        for _ in 0..5 {
+            sink.push(&span.instrumentation_scope, &SpanView::from(&span));
+        }
         sink.shared.closed.store(true, Ordering::Release);
+        sink.shared.lock().shutdown = true;
         sink.push(&span.instrumentation_scope, &SpanView::from(&span));
-        assert_eq!(sink.shared.lock().dropped, 1);
+        sink.shared.collect_runs();
+        let q = sink.shared.lock();
+        assert_eq!(q.queued, 3 * (HAND_OFF_SPANS + 6) + 5);
+        assert_eq!(q.dropped, 1);
     }
 
     #[test]

@@ -57,24 +57,26 @@ pub fn inject_message(cx: &Context) -> (Attributes, Option<String>) {
         TraceContextPropagator::new().inject_context(cx, &mut MapInjector(&mut attributes));
         return (attributes, span_context_to_string(sc));
     }
-    let (trace, parent) = (
-        hex(&sc.trace_id().to_bytes()),
-        hex(&sc.span_id().to_bytes()),
-    );
+    let (trace, parent) = (sc.trace_id().to_bytes(), sc.span_id().to_bytes());
     let sampled = if flags.is_sampled() { "1" } else { "0" };
-    let traceparent = ["00-", &trace, "-", &parent, "-0", sampled].concat();
+    // Each header written once, into a string of its exact length.
+    let mut traceparent = String::with_capacity(55);
+    traceparent.push_str("00-");
+    push_hex(&mut traceparent, &trace);
+    traceparent.push('-');
+    push_hex(&mut traceparent, &parent);
+    traceparent.push_str("-0");
+    traceparent.push_str(sampled);
     attributes.insert(TRACEPARENT.to_owned(), traceparent);
-    let xray = [
-        "Root=1-",
-        &trace[..8],
-        "-",
-        &trace[8..],
-        ";Parent=",
-        &parent,
-        ";Sampled=",
-        sampled,
-    ]
-    .concat();
+    let mut xray = String::with_capacity(74);
+    xray.push_str("Root=1-");
+    push_hex(&mut xray, &trace[..4]);
+    xray.push('-');
+    push_hex(&mut xray, &trace[4..]);
+    xray.push_str(";Parent=");
+    push_hex(&mut xray, &parent);
+    xray.push_str(";Sampled=");
+    xray.push_str(sampled);
     (attributes, Some(xray))
 }
 
@@ -84,13 +86,17 @@ pub fn trace_id_hex(sc: &SpanContext) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
-    out
 }
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.

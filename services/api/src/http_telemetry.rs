@@ -3,6 +3,8 @@
 //! reports it back on the response (`RouteTemplate`) to this outer one.
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     convert::Infallible,
     future::Future,
     pin::Pin,
@@ -178,6 +180,20 @@ fn start_server_span(request: &Request, method: &'static str) -> Context {
     )
 }
 
+/// The server span's name for `method` on `route` ("POST /api/tasks"), made once per thread
+/// and pair rather than formatted per request. Both are interned labels, so the pairs are few.
+fn span_name(method: &'static str, route: &'static str) -> &'static str {
+    thread_local! {
+        static NAMES: RefCell<HashMap<(&'static str, &'static str), &'static str>> =
+            RefCell::new(HashMap::new());
+    }
+    NAMES.with_borrow_mut(|names| {
+        *names
+            .entry((method, route))
+            .or_insert_with(|| crate::intern(&format!("{method} {route}")))
+    })
+}
+
 /// What the outer layer does once the response is there.
 struct Finish {
     cx: Context,
@@ -199,9 +215,7 @@ impl Finish {
         if route != UNMATCHED {
             telemetry::spans::record(&self.cx, KeyValue::new("http.route", route));
             // The conventions name a server span by its route template, known only now.
-            self.cx
-                .span()
-                .update_name(format!("{} {route}", self.method));
+            self.cx.span().update_name(span_name(self.method, route));
         }
         telemetry::spans::record(
             &self.cx,
