@@ -15,7 +15,7 @@ use opentelemetry::{
     trace::{Event, Link, SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
-use prost::encoding::{WireType, encode_key, encode_varint};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 // Field numbers from opentelemetry/proto/trace/v1/trace.proto and common/v1/common.proto.
 mod span {
@@ -202,11 +202,39 @@ fn nanos(t: SystemTime) -> u64 {
 
 fn attributes(tag: u32, kvs: &[KeyValue], out: &mut Vec<u8>) {
     for kv in kvs {
-        nested(tag, out, |out| {
-            string(1, kv.key.as_str(), out);
-            nested(2, out, |out| any_value(&kv.value, out));
-        });
+        let key = kv.key.as_str();
+        match &kv.value {
+            // Most attributes: a key and a string, both short. Their lengths are known up front,
+            // so the field is written in one pass without `nested`'s placeholder.
+            Value::String(value) if !key.is_empty() => {
+                string_attribute(tag, key.as_bytes(), value.as_str().as_bytes(), out);
+            }
+            value => nested(tag, out, |out| {
+                string(1, key, out);
+                nested(2, out, |out| any_value(value, out));
+            }),
+        }
     }
+}
+
+/// A `KeyValue` (field `tag`) holding a string `AnyValue`: what `attributes` writes through
+/// `nested`, to the byte.
+fn string_attribute(tag: u32, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    let delimited = |len: usize| 1 + encoded_len_varint(len as u64) + len;
+    let any_value = delimited(value.len());
+    let key_value = delimited(key.len()) + delimited(any_value);
+    out.reserve(key_len(tag) + encoded_len_varint(key_value as u64) + key_value);
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(key_value as u64, out);
+    // Field keys of length-delimited fields 1 and 2: (1 << 3) | 2 and (2 << 3) | 2.
+    out.push(0x0a);
+    encode_varint(key.len() as u64, out);
+    out.extend_from_slice(key);
+    out.push(0x12);
+    encode_varint(any_value as u64, out);
+    out.push(0x0a);
+    encode_varint(value.len() as u64, out);
+    out.extend_from_slice(value);
 }
 
 /// The body of an `AnyValue`: its one set field, written even when it holds a default value.
@@ -405,6 +433,21 @@ mod tests {
             // Decoded as a `ScopeSpans` whose only field present is `spans` (2).
             let decoded = proto::ScopeSpans::decode(out.as_slice()).unwrap();
             assert_eq!(decoded.spans, vec![proto::Span::from(data)]);
+        }
+    }
+
+    #[test]
+    fn string_attributes_are_written_as_nested_writes_them() {
+        let long = "v".repeat(200);
+        for (key, value) in [("k", "text"), ("url.path", ""), ("long", long.as_str())] {
+            let mut fast = Vec::new();
+            string_attribute(9, key.as_bytes(), value.as_bytes(), &mut fast);
+            let mut general = Vec::new();
+            nested(9, &mut general, |out| {
+                string(1, key, out);
+                nested(2, out, |out| any_value(&Value::from(value.to_owned()), out));
+            });
+            assert_eq!(fast, general, "{key}");
         }
     }
 
