@@ -9,16 +9,17 @@
 //! in runs of [`HAND_OFF_SPANS`]: the shared queue's lock is taken once per run, not once per
 //! span. One exporter thread, with a runtime of its own, wraps the queued spans in an
 //! `ExportTraceServiceRequest` and sends it; when a batch is due by time, a flush or shutdown,
-//! it first collects what the threads still hold.
+//! it first collects what the threads still hold, so a span still goes out within the schedule
+//! delay.
 //!
 //! Configured by the standard variables: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, and the batch
 //! processor's `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and
 //! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Only the `grpc` protocol and no compression: anything else is
 //! refused at start rather than ignored. The spans of a failed export are dropped, as the SDK's
-//! exporter does, and so are spans that find the queue full (checked per run, so the queue can
-//! hold up to a run per thread over `OTEL_BSP_MAX_QUEUE_SIZE`); both are counted and logged at
-//! most every ten seconds.
+//! exporter does, and so are spans that find the queue full; both are counted and logged at most
+//! every ten seconds. The limit, `OTEL_BSP_MAX_QUEUE_SIZE`, is checked per run, so the queue can
+//! pass it by one run, and each thread holds up to a run besides.
 
 use std::{
     cell::RefCell,
@@ -214,11 +215,17 @@ impl Batch {
     /// Moves the spans of `other` to the end of this batch, leaving `other` empty with its
     /// buffers kept, so a thread's run buffer is allocated once.
     fn append(&mut self, other: &mut Batch, spare: &mut Vec<Vec<u8>>) {
-        for run in &mut other.scopes {
+        for run in &other.scopes {
             self.buffer(&run.scope, spare).extend_from_slice(&run.spans);
-            run.spans.clear();
         }
-        self.spans += std::mem::take(&mut other.spans);
+        self.spans += other.spans;
+        other.clear();
+    }
+
+    /// Empties the batch and keeps its buffers.
+    fn clear(&mut self) {
+        self.scopes.iter_mut().for_each(|s| s.spans.clear());
+        self.spans = 0;
     }
 
     /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
@@ -298,7 +305,6 @@ struct Queue {
     /// Bumped by `force_flush`; the exporter answers by raising `flushed` to it.
     flush_requested: u64,
     flushed: u64,
-    shutdown: bool,
 }
 
 /// Spans are handed from a thread's run to the shared queue this many at a time.
@@ -311,8 +317,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Every thread's run of spans not yet handed off, for the exporter to collect.
     runs: Mutex<Vec<Run>>,
-    /// Set with `Queue::shutdown`, and read without the queue's lock: a span that finds it set
-    /// is dropped (and counted) rather than left in a run nobody collects.
+    /// Set at shutdown; read by spans as they arrive, without the queue's lock: a span that
+    /// finds it set is dropped (and counted) rather than left in a run nobody collects.
     closed: AtomicBool,
     max_queue: usize,
     max_batch: usize,
@@ -332,9 +338,22 @@ impl Shared {
         lock(&self.queue)
     }
 
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether shutdown has begun; if so, the arriving span is counted as dropped.
+    fn refuses_span(&self) -> bool {
+        let closed = self.is_closed();
+        if closed {
+            self.lock().dropped += 1;
+        }
+        closed
+    }
+
     /// Moves `run` into the queue, in whole: dropped (and counted) when the queue is full. A
-    /// batch that would pass `max_batch` is closed first. Shutdown is checked by the caller
-    /// (`closed`), as the exporter's last collection hands off after shutdown.
+    /// batch that would pass `max_batch` is closed first. Shutdown is checked where spans arrive
+    /// (`refuses_span`), as the exporter's last collection hands off after shutdown.
     fn hand_off(&self, run: &mut Batch) {
         if run.spans == 0 {
             return;
@@ -343,8 +362,7 @@ impl Shared {
         let q = &mut *guard;
         if q.queued >= self.max_queue {
             q.dropped += run.spans as u64;
-            run.scopes.iter_mut().for_each(|s| s.spans.clear());
-            run.spans = 0;
+            run.clear();
             return;
         }
         q.queued += run.spans;
@@ -366,13 +384,18 @@ impl Shared {
 
     /// Hands off every thread's run, and forgets the runs of threads that have exited.
     fn collect_runs(&self) {
-        let runs = lock(&self.runs).clone();
+        let runs = {
+            let mut list = lock(&self.runs);
+            let runs = list.clone();
+            // Held only by the list and this copy: its thread has exited and can add no more
+            // spans, so this is its last collection. (Forgetting a run after collecting it
+            // could lose what its thread added in between.)
+            list.retain(|run| Arc::strong_count(run) > 2);
+            runs
+        };
         for run in &runs {
             self.hand_off(&mut lock(run));
         }
-        drop(runs);
-        // Only this list holds the run of an exited thread, and it was just emptied.
-        lock(&self.runs).retain(|run| Arc::strong_count(run) > 1);
     }
 
     /// Waits on `signal` (`work` or `done`) for at most `timeout`.
@@ -438,16 +461,9 @@ impl SpanSink {
         if !span.context.is_sampled() {
             return;
         }
-        let closed = || {
-            let closed = self.shared.closed.load(Ordering::Acquire);
-            if closed {
-                self.shared.lock().dropped += 1;
-            }
-            closed
-        };
         let Some(run) = self.run() else {
             // The thread is exiting and its run is gone: this span goes to the queue alone.
-            if !closed() {
+            if !self.shared.refuses_span() {
                 let mut alone = Batch::default();
                 alone.encode(scope, span);
                 self.shared.hand_off(&mut alone);
@@ -457,7 +473,7 @@ impl SpanSink {
         let mut run = lock(&run);
         // Read under the run's lock, which the exporter's last collection takes after setting
         // `closed`: a span is either in that collection or counted here.
-        if closed() {
+        if self.shared.refuses_span() {
             return;
         }
         run.encode(scope, span);
@@ -569,7 +585,9 @@ impl SpanProcessor for OtlpProcessor {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         self.sink.shared.closed.store(true, Ordering::Release);
-        self.sink.shared.lock().shutdown = true;
+        // Taken between the store and the notification, so that an exporter about to wait sees
+        // the flag first.
+        drop(self.sink.shared.lock());
         self.sink.shared.work.notify_one();
         let handle = self
             .worker
@@ -636,35 +654,34 @@ impl Exporter {
         let mut next_flush = Instant::now() + self.config.schedule_delay;
         let mut lost = Lost::default();
         loop {
-            let due = {
+            // What is due is decided once, under one lock: a shutdown or flush that comes later
+            // is answered by the next pass, after its spans were collected.
+            let (due, flush_to, stop) = {
                 let mut q = self.shared.lock();
                 while q.full.is_empty()
-                    && !q.shutdown
+                    && !self.shared.is_closed()
                     && q.flush_requested == q.flushed
                     && Instant::now() < next_flush
                 {
                     let wait = next_flush.saturating_duration_since(Instant::now());
                     q = Shared::wait(&self.shared.work, q, wait);
                 }
-                q.shutdown || q.flush_requested > q.flushed || Instant::now() >= next_flush
+                let stop = self.shared.is_closed();
+                let due = stop || q.flush_requested > q.flushed || Instant::now() >= next_flush;
+                (due, q.flush_requested, stop)
             };
             // Spans still in the threads' runs go out with a batch that is due.
             if due {
                 self.shared.collect_runs();
             }
-            let (batches, flush_to, dropped, stop) = {
+            let (batches, dropped) = {
                 let mut q = self.shared.lock();
                 let mut batches: Vec<Batch> = q.full.drain(..).collect();
                 if due && q.current.spans > 0 {
                     batches.push(std::mem::take(&mut q.current));
                 }
                 q.queued -= batches.iter().map(|b| b.spans).sum::<usize>();
-                (
-                    batches,
-                    q.flush_requested,
-                    std::mem::take(&mut q.dropped),
-                    q.shutdown,
-                )
+                (batches, std::mem::take(&mut q.dropped))
             };
             if Instant::now() >= next_flush {
                 next_flush = Instant::now() + self.config.schedule_delay;
@@ -955,7 +972,6 @@ mod tests {
             sink.push(&span.instrumentation_scope, &SpanView::from(&span));
         }
         sink.shared.closed.store(true, Ordering::Release);
-        sink.shared.lock().shutdown = true;
         sink.push(&span.instrumentation_scope, &SpanView::from(&span));
         sink.shared.collect_runs();
         let q = sink.shared.lock();

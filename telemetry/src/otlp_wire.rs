@@ -205,7 +205,8 @@ fn attributes(tag: u32, kvs: &[KeyValue], out: &mut Vec<u8>) {
         let key = kv.key.as_str();
         match &kv.value {
             // Most attributes: a key and a string, both short. Their lengths are known up front,
-            // so the field is written in one pass without `nested`'s placeholder.
+            // so the field is written in one pass without `nested`'s placeholder. (An empty key
+            // is left out, as proto3 leaves out defaults: the general path does that.)
             Value::String(value) if !key.is_empty() => {
                 string_attribute(tag, key.as_bytes(), value.as_str().as_bytes(), out);
             }

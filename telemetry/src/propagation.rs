@@ -82,15 +82,12 @@ pub fn inject_message(cx: &Context) -> (Attributes, Option<String>) {
 
 /// A trace id as W3C and X-Ray write it: 32 lowercase hex digits.
 pub fn trace_id_hex(sc: &SpanContext) -> String {
-    hex(&sc.trace_id().to_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(&mut out, bytes);
+    let mut out = String::with_capacity(32);
+    push_hex(&mut out, &sc.trace_id().to_bytes());
     out
 }
 
+/// Appends `bytes` as lowercase hex.
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {

@@ -325,43 +325,41 @@ impl Receiver {
     }
 }
 
-/// The number of spans in an encoded `ExportTraceServiceRequest`, from its framing alone
-/// (`resource_spans` = 1, `scope_spans` = 2, `spans` = 2); `None` when it is not well-formed
-/// protobuf down to the spans.
-fn count_spans(request: &[u8]) -> Option<usize> {
-    let mut spans = 0;
-    for resource_spans in fields(request, 1)? {
-        for scope_spans in fields(resource_spans, 2)? {
-            spans += fields(scope_spans, 2)?.len();
-        }
-    }
-    Some(spans)
+/// The number of spans in an encoded `ExportTraceServiceRequest`; `None` when it does not decode
+/// down to the spans. Decoded through [`framing`], which declares only the fields that lead to
+/// them: prost skips the rest, and each span stays a slice of the request.
+fn count_spans(request: &bytes::Bytes) -> Option<usize> {
+    let request = framing::Request::decode(request.clone()).ok()?;
+    Some(
+        request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum(),
+    )
 }
 
-/// The payloads of the length-delimited fields numbered `wanted` in `message`; every other field
-/// is skipped by its wire type. `None` when the framing is broken.
-fn fields(mut message: &[u8], wanted: u64) -> Option<Vec<&[u8]>> {
-    use prost::encoding::decode_varint;
-    let mut found = Vec::new();
-    while !message.is_empty() {
-        let key = decode_varint(&mut message).ok()?;
-        let len = match key & 7 {
-            0 => {
-                decode_varint(&mut message).ok()?;
-                0
-            }
-            1 => 8,
-            2 => usize::try_from(decode_varint(&mut message).ok()?).ok()?,
-            5 => 4,
-            _ => return None,
-        };
-        let (payload, rest) = message.split_at_checked(len)?;
-        if key & 7 == 2 && key >> 3 == wanted {
-            found.push(payload);
-        }
-        message = rest;
+/// `ExportTraceServiceRequest`, `ResourceSpans` and `ScopeSpans` cut down to the fields that hold
+/// the spans (numbers from the OTLP protos).
+mod framing {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Request {
+        #[prost(message, repeated, tag = "1")]
+        pub resource_spans: Vec<ResourceSpans>,
     }
-    Some(found)
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ResourceSpans {
+        #[prost(message, repeated, tag = "2")]
+        pub scope_spans: Vec<ScopeSpans>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ScopeSpans {
+        #[prost(bytes = "bytes", repeated, tag = "2")]
+        pub spans: Vec<bytes::Bytes>,
+    }
 }
 
 fn tokio_stream_from(
@@ -383,7 +381,7 @@ mod tests {
 
     use super::*;
 
-    fn request(spans_per_scope: &[&[usize]]) -> Vec<u8> {
+    fn request(spans_per_scope: &[&[usize]]) -> bytes::Bytes {
         let span = ProtoSpan {
             name: "POST /api/tasks".into(),
             trace_id: vec![7; 16],
@@ -414,6 +412,7 @@ mod tests {
                 .collect(),
         }
         .encode_to_vec()
+        .into()
     }
 
     #[test]
@@ -425,7 +424,11 @@ mod tests {
     #[test]
     fn a_broken_request_is_not_counted() {
         let whole = request(&[&[4]]);
-        assert_eq!(count_spans(&whole[..whole.len() - 3]), None);
-        assert_eq!(count_spans(&[0x0b, 0x01]), None, "wire type 3 (groups)");
+        assert_eq!(count_spans(&whole.slice(..whole.len() - 3)), None);
+        assert_eq!(
+            count_spans(&bytes::Bytes::from_static(&[0x0b, 0x01])),
+            None,
+            "wire type 3 (groups)"
+        );
     }
 }
