@@ -197,16 +197,26 @@ pub async fn enqueue(
     state: &AppState,
     specs: Vec<TaskSpec>,
 ) -> Result<(Vec<Task>, Vec<Rejected>), ApiError> {
-    let trace_id = {
+    let mut trace_id = {
         let cx = Context::current();
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid()
             .then(|| telemetry::propagation::trace_id_hex(sc))
     };
+    // The last task takes the id, so a request of one task copies it nowhere.
+    let last = specs.len().saturating_sub(1);
     let tasks: Vec<Task> = specs
         .into_iter()
-        .map(|s| Task::new(s, trace_id.clone()))
+        .enumerate()
+        .map(|(i, s)| {
+            let id = if i == last {
+                trace_id.take()
+            } else {
+                trace_id.clone()
+            };
+            Task::new(s, id)
+        })
         .collect();
     let intake = state.backends.intake.as_deref();
     if intake.is_none() {
