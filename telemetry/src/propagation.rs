@@ -57,26 +57,27 @@ pub fn inject_message(cx: &Context) -> (Attributes, Option<String>) {
         TraceContextPropagator::new().inject_context(cx, &mut MapInjector(&mut attributes));
         return (attributes, span_context_to_string(sc));
     }
-    let (trace, parent) = (sc.trace_id().to_bytes(), sc.span_id().to_bytes());
     let sampled = if flags.is_sampled() { "1" } else { "0" };
-    // Each header written once, into a string of its exact length.
+    // Each header written once, into a string of its exact length; the ids are turned into hex
+    // once, for `traceparent`, and the X-Ray header copies them from it.
     let mut traceparent = String::with_capacity(55);
     traceparent.push_str("00-");
-    push_hex(&mut traceparent, &trace);
+    push_hex(&mut traceparent, &sc.trace_id().to_bytes());
     traceparent.push('-');
-    push_hex(&mut traceparent, &parent);
+    push_hex(&mut traceparent, &sc.span_id().to_bytes());
     traceparent.push_str("-0");
     traceparent.push_str(sampled);
-    attributes.insert(TRACEPARENT.to_owned(), traceparent);
+    let (trace, parent) = (&traceparent[3..35], &traceparent[36..52]);
     let mut xray = String::with_capacity(74);
     xray.push_str("Root=1-");
-    push_hex(&mut xray, &trace[..4]);
+    xray.push_str(&trace[..8]);
     xray.push('-');
-    push_hex(&mut xray, &trace[4..]);
+    xray.push_str(&trace[8..]);
     xray.push_str(";Parent=");
-    push_hex(&mut xray, &parent);
+    xray.push_str(parent);
     xray.push_str(";Sampled=");
     xray.push_str(sampled);
+    attributes.insert(TRACEPARENT.to_owned(), traceparent);
     (attributes, Some(xray))
 }
 
@@ -87,19 +88,12 @@ pub fn trace_id_hex(sc: &SpanContext) -> String {
     out
 }
 
-/// Appends `bytes` (at most 16: an id) as lowercase hex, written into a buffer first and
-/// appended once: `String::push` per digit was most of what injecting a context cost.
+/// Appends `bytes` as lowercase hex.
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0; 32];
-    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
-    }
-    let len = 2 * bytes.len().min(16);
-    // Hex digits are ASCII, so this is always `Ok`.
-    if let Ok(hex) = std::str::from_utf8(&buf[..len]) {
-        out.push_str(hex);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
 }
 
