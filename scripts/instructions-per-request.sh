@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Instructions per API request under callgrind: a repeatable measure where wall-clock rounds are
+# too noisy to resolve a change of a few per cent (docs/benchmarks.md, telemetry run 38).
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/instructions-per-request.sh [--off] [--api BIN] [--seconds N]
+
+Starts the API (BIN, default target/release/api) under `valgrind --tool=callgrind` on the
+embedded backend, exporting every span to the OTLP receiver of `http_bench` (or, with --off,
+with telemetry off), warms it up with 5 s of `wrk -t1 -c4`, zeroes the counters, measures N s
+(default 15) and prints instructions per request, all and without SQLite's functions (the group
+commit batches differently at different rates, which moves SQLite's share).
+
+Needs: cargo build --release -p api --bin api --example http_bench; apt-get install -y valgrind wrk
+EOF
+}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+api="$root/target/release/api"
+seconds=15
+off=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --off) off=true ;;
+    --api) api="$2"; shift ;;
+    --seconds) seconds="$2"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+for tool in valgrind callgrind_control callgrind_annotate wrk curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y valgrind wrk curl" >&2; exit 1; }
+done
+bench="$root/target/release/examples/http_bench"
+[ -x "$api" ] && [ -x "$bench" ] || { echo "build first: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"kind":"cpu","intensity":"light","fail_percent":10}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+
+env=(RUST_LOG=off OTEL_SDK_DISABLED=true)
+if ! $off; then
+  "$bench" receiver >"$work/receiver" &
+  pids+=($!)
+  for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
+  env=(OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on
+    OTEL_BSP_MAX_QUEUE_SIZE=65536)
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "starting the API under callgrind on port $port ..." >&2
+env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
+  "$api" --port "$port" --data-dir "$work/data" >"$work/api.log" 2>&1 &
+api_pid=$!
+pids+=("$api_pid")
+for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+url="http://127.0.0.1:$port/api/tasks"
+echo "warming up (5 s) ..." >&2
+wrk -t1 -c4 -d5s -s "$work/post.lua" "$url" >/dev/null
+callgrind_control --zero "$api_pid" >/dev/null
+echo "measuring (${seconds} s) ..." >&2
+requests=$(wrk -t1 -c4 -d"${seconds}s" -s "$work/post.lua" "$url" | awk '/requests in/ {print $1}')
+callgrind_control --dump "$api_pid" >/dev/null
+dump=$(ls "$work"/callgrind.*.1)
+callgrind_annotate --auto=no --inclusive=no --threshold=100 "$dump" | python3 -c '
+import re, sys
+requests = int(sys.argv[1])
+THREAD_ENTRIES = {
+    "clone",
+    "start_thread",
+    "<std::sys::thread::unix::Thread>::new::thread_start",
+    "core::ops::function::FnOnce::call_once{{vtable.shim}}",
+    "std::sys::backtrace::__rust_begin_short_backtrace",
+}
+total = sqlite = 0
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*)", line)
+    if not m or "PROGRAM TOTALS" in line:
+        continue
+    name = m.group(2).split(" [")[0].split(":", 1)[-1]
+    # Entries callgrind reports for thread entry points repeat their callees.
+    if name in THREAD_ENTRIES:
+        continue
+    ir = int(m.group(1).replace(",", ""))
+    total += ir
+    if name.startswith(("sqlite3", "wal", "pager", "btree", "vdbe", "balance")):
+        sqlite += ir
+print(f"requests {requests}")
+print(f"instructions per request {total / requests:.0f}")
+print(f"instructions per request without SQLite {(total - sqlite) / requests:.0f}")
+' "$requests"
