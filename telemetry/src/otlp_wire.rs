@@ -73,6 +73,9 @@ pub(crate) struct SpanView<'a> {
     pub start: SystemTime,
     pub end: SystemTime,
     pub attributes: &'a [KeyValue],
+    /// Attributes already encoded as `Span.attributes` fields ([`span_attribute`]), written
+    /// after `attributes`.
+    pub encoded_attributes: &'a [u8],
     pub dropped_attributes: u32,
     pub events: &'a [Event],
     pub dropped_events: u32,
@@ -92,6 +95,7 @@ impl<'a> From<&'a SpanData> for SpanView<'a> {
             start: span.start_time,
             end: span.end_time,
             attributes: &span.attributes,
+            encoded_attributes: &[],
             dropped_attributes: span.dropped_attributes_count,
             events: &span.events.events,
             dropped_events: span.events.dropped_count,
@@ -117,6 +121,7 @@ pub(crate) fn encode_span(tag: u32, span: &SpanView<'_>, out: &mut Vec<u8>) {
         fixed64(span::START, nanos(span.start), out);
         fixed64(span::END, nanos(span.end), out);
         attributes(span::ATTRIBUTES, span.attributes, out);
+        out.extend_from_slice(span.encoded_attributes);
         varint(
             span::DROPPED_ATTRIBUTES,
             span.dropped_attributes.into(),
@@ -202,19 +207,28 @@ fn nanos(t: SystemTime) -> u64 {
 
 fn attributes(tag: u32, kvs: &[KeyValue], out: &mut Vec<u8>) {
     for kv in kvs {
-        let key = kv.key.as_str();
-        match &kv.value {
-            // Most attributes: a key and a string, both short. Their lengths are known up front,
-            // so the field is written in one pass without `nested`'s placeholder. (An empty key
-            // is left out, as proto3 leaves out defaults: the general path does that.)
-            Value::String(value) if !key.is_empty() => {
-                string_attribute(tag, key.as_bytes(), value.as_str().as_bytes(), out);
-            }
-            value => nested(tag, out, |out| {
-                string(1, key, out);
-                nested(2, out, |out| any_value(value, out));
-            }),
+        attribute(tag, kv, out);
+    }
+}
+
+/// Appends `kv` as one `Span.attributes` field: what [`SpanView::encoded_attributes`] holds.
+pub(crate) fn span_attribute(kv: &KeyValue, out: &mut Vec<u8>) {
+    attribute(span::ATTRIBUTES, kv, out);
+}
+
+fn attribute(tag: u32, kv: &KeyValue, out: &mut Vec<u8>) {
+    let key = kv.key.as_str();
+    match &kv.value {
+        // Most attributes: a key and a string, both short. Their lengths are known up front, so
+        // the field is written in one pass without `nested`'s placeholder. (An empty key is left
+        // out, as proto3 leaves out defaults: the general path does that.)
+        Value::String(value) if !key.is_empty() => {
+            string_attribute(tag, key.as_bytes(), value.as_str().as_bytes(), out);
         }
+        value => nested(tag, out, |out| {
+            string(1, key, out);
+            nested(2, out, |out| any_value(value, out));
+        }),
     }
 }
 

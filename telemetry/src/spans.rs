@@ -31,7 +31,11 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::{IdGenerator, SamplingDecision, ShouldSample, SpanLimits};
 
-use crate::{export::SpanSink, otlp_wire::SpanView, xray_ids::XrayIds};
+use crate::{
+    export::SpanSink,
+    otlp_wire::{SpanView, span_attribute},
+    xray_ids::XrayIds,
+};
 
 /// What request spans are made with: installed once by `init`.
 pub(crate) struct Recorder {
@@ -51,13 +55,51 @@ pub(crate) fn install(recorder: Recorder) {
     let _ = RECORDER.set(recorder);
 }
 
+/// Attributes that every span of one kind carries with the same values (a queue's
+/// `messaging.*`, a method's `http.request.method`), encoded once, when made. A span started
+/// with them copies their bytes instead of building, keeping and encoding each attribute: on the
+/// API's submit path that was a sixth of what telemetry adds to a request.
+pub struct SharedAttributes {
+    values: Vec<KeyValue>,
+    encoded: Vec<u8>,
+}
+
+impl SharedAttributes {
+    const NONE: Self = Self {
+        values: Vec::new(),
+        encoded: Vec::new(),
+    };
+
+    #[must_use]
+    pub fn new(values: impl IntoIterator<Item = KeyValue>) -> Self {
+        let values: Vec<KeyValue> = values.into_iter().collect();
+        let mut encoded = Vec::new();
+        for kv in &values {
+            span_attribute(kv, &mut encoded);
+        }
+        Self { values, encoded }
+    }
+}
+
 /// Starts the span `builder` describes as a child of `parent` (a root when `parent` holds no valid
 /// span) and returns the context holding it. End it with [`finish`].
 #[must_use]
 pub fn start(builder: SpanBuilder, parent: &Context) -> Context {
+    start_with_shared(builder, &SharedAttributes::NONE, parent)
+}
+
+/// [`start`], the span carrying `shared` before the builder's attributes. The sampler is shown
+/// only the builder's: the samplers `OTEL_TRACES_SAMPLER` names decide on the trace id and the
+/// parent alone.
+#[must_use]
+pub fn start_with_shared(
+    builder: SpanBuilder,
+    shared: &SharedAttributes,
+    parent: &Context,
+) -> Context {
     match RECORDER.get() {
         Some(recorder) if !parent.is_telemetry_suppressed() => {
-            parent.with_span(recorder.start(builder, parent))
+            parent.with_span(recorder.start(builder, shared, parent))
         }
         _ => parent.clone(),
     }
@@ -81,7 +123,12 @@ pub fn record(cx: &Context, attribute: KeyValue) {
 }
 
 impl Recorder {
-    fn start(&'static self, builder: SpanBuilder, parent: &Context) -> RequestSpan {
+    fn start(
+        &'static self,
+        builder: SpanBuilder,
+        shared: &SharedAttributes,
+        parent: &Context,
+    ) -> RequestSpan {
         let parent_span = parent.span();
         let psc = parent_span.span_context();
         let has_parent = psc.is_valid();
@@ -91,7 +138,7 @@ impl Recorder {
             self.ids.new_trace_id()
         };
         let kind = builder.span_kind.unwrap_or(SpanKind::Internal);
-        let mut attributes = builder.attributes.unwrap_or_default();
+        let attributes = builder.attributes.unwrap_or_default();
         let mut links = builder.links.unwrap_or_default();
         let sampling = self.sampler.should_sample(
             Some(parent),
@@ -125,33 +172,47 @@ impl Recorder {
                 recorder: self,
             };
         }
-        attributes.extend(sampling.attributes);
-        let dropped_attributes = truncate(&mut attributes, self.limits.max_attributes_per_span);
         let dropped_links = truncate(&mut links, self.limits.max_links_per_span);
         for link in &mut links {
             link.dropped_attributes_count +=
                 truncate(&mut link.attributes, self.limits.max_attributes_per_link);
         }
+        let mut recording = Recording {
+            parent_span_id: if has_parent {
+                psc.span_id()
+            } else {
+                SpanId::INVALID
+            },
+            parent_is_remote: has_parent && psc.is_remote(),
+            name: builder.name,
+            kind,
+            start: builder.start_time.unwrap_or_else(opentelemetry::time::now),
+            // Room for a few more attributes than the builder's, so the buffer grows rarely.
+            attributes: Vec::with_capacity(shared.encoded.len() + 256),
+            attribute_count: 0,
+            dropped_attributes: 0,
+            events: Vec::new(),
+            dropped_events: 0,
+            links,
+            dropped_links,
+            status: Status::Unset,
+        };
+        let limit = self.limits.max_attributes_per_span;
+        if shared.values.len() <= limit as usize {
+            recording.attributes.extend_from_slice(&shared.encoded);
+            recording.attribute_count = shared.values.len() as u32;
+        } else {
+            shared
+                .values
+                .iter()
+                .for_each(|kv| recording.add_attribute(kv, limit));
+        }
+        for kv in attributes.iter().chain(&sampling.attributes) {
+            recording.add_attribute(kv, limit);
+        }
         RequestSpan {
             context,
-            recording: Some(Recording {
-                parent_span_id: if has_parent {
-                    psc.span_id()
-                } else {
-                    SpanId::INVALID
-                },
-                parent_is_remote: has_parent && psc.is_remote(),
-                name: builder.name,
-                kind,
-                start: builder.start_time.unwrap_or_else(opentelemetry::time::now),
-                attributes,
-                dropped_attributes,
-                events: Vec::new(),
-                dropped_events: 0,
-                links,
-                dropped_links,
-                status: Status::Unset,
-            }),
+            recording: Some(recording),
             recorder: self,
         }
     }
@@ -179,13 +240,27 @@ struct Recording {
     name: Cow<'static, str>,
     kind: SpanKind,
     start: SystemTime,
-    attributes: Vec<KeyValue>,
+    /// `Span.attributes` fields, encoded as they are recorded, so a span keeps no `KeyValue`.
+    attributes: Vec<u8>,
+    attribute_count: u32,
     dropped_attributes: u32,
     events: Vec<Event>,
     dropped_events: u32,
     links: Vec<Link>,
     dropped_links: u32,
     status: Status,
+}
+
+impl Recording {
+    /// Records `kv` if the span has fewer than `limit` attributes, and counts it dropped if not.
+    fn add_attribute(&mut self, kv: &KeyValue, limit: u32) {
+        if self.attribute_count < limit {
+            span_attribute(kv, &mut self.attributes);
+            self.attribute_count += 1;
+        } else {
+            self.dropped_attributes += 1;
+        }
+    }
 }
 
 impl opentelemetry::trace::Span for RequestSpan {
@@ -218,13 +293,9 @@ impl opentelemetry::trace::Span for RequestSpan {
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
-        let limit = self.recorder.limits.max_attributes_per_span as usize;
+        let limit = self.recorder.limits.max_attributes_per_span;
         if let Some(r) = &mut self.recording {
-            if r.attributes.len() < limit {
-                r.attributes.push(attribute);
-            } else {
-                r.dropped_attributes += 1;
-            }
+            r.add_attribute(&attribute, limit);
         }
     }
 
@@ -271,7 +342,8 @@ impl opentelemetry::trace::Span for RequestSpan {
                 kind: &r.kind,
                 start: r.start,
                 end: timestamp,
-                attributes: &r.attributes,
+                attributes: &[],
+                encoded_attributes: &r.attributes,
                 dropped_attributes: r.dropped_attributes,
                 events: &r.events,
                 dropped_events: r.dropped_events,
@@ -295,7 +367,7 @@ impl Drop for RequestSpan {
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::{Span as _, TraceId, TraceState};
-    use opentelemetry_proto::tonic::trace::v1 as proto;
+    use opentelemetry_proto::tonic::{common::v1 as proto_common, trace::v1 as proto};
     use opentelemetry_sdk::trace::Sampler;
     use prost::Message as _;
 
@@ -340,7 +412,7 @@ mod tests {
         let builder = SpanBuilder::from_name("POST")
             .with_kind(SpanKind::Server)
             .with_attributes([KeyValue::new("http.request.method", "POST")]);
-        let mut span = r.start(builder, &parent);
+        let mut span = r.start(builder, &SharedAttributes::NONE, &parent);
         span.set_attribute(KeyValue::new("http.response.status_code", 500));
         span.update_name("POST /api/tasks");
         span.add_event(
@@ -382,6 +454,7 @@ mod tests {
         // The parent's unsampled flag wins over the root sampler.
         let mut span = r.start(
             SpanBuilder::from_name("send"),
+            &SharedAttributes::NONE,
             &remote_parent(TraceFlags::default()),
         );
         assert!(!span.is_recording());
@@ -398,8 +471,8 @@ mod tests {
     fn a_root_gets_a_new_trace_and_a_span_dropped_unended_ends_then() {
         let r = recorder(Sampler::AlwaysOn, SpanLimits::default());
         let cx = Context::new();
-        let first = r.start(SpanBuilder::from_name("a"), &cx);
-        let second = r.start(SpanBuilder::from_name("b"), &cx);
+        let first = r.start(SpanBuilder::from_name("a"), &SharedAttributes::NONE, &cx);
+        let second = r.start(SpanBuilder::from_name("b"), &SharedAttributes::NONE, &cx);
         assert_ne!(
             first.span_context().trace_id(),
             second.span_context().trace_id()
@@ -424,7 +497,7 @@ mod tests {
             KeyValue::new("b", 2),
             KeyValue::new("c", 3),
         ]);
-        let mut span = r.start(builder, &Context::new());
+        let mut span = r.start(builder, &SharedAttributes::NONE, &Context::new());
         span.set_attribute(KeyValue::new("d", 4));
         span.add_event("one", vec![KeyValue::new("e", 5), KeyValue::new("f", 6)]);
         span.add_event("two", vec![]);
@@ -436,5 +509,68 @@ mod tests {
         assert_eq!(s.events.len(), 1);
         assert_eq!(s.events[0].dropped_attributes_count, 1);
         assert_eq!(s.dropped_events_count, 1);
+    }
+
+    fn exported_attributes(r: &Recorder) -> Vec<(String, Option<proto_common::any_value::Value>)> {
+        let s = &exported(r)[0];
+        s.attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone().and_then(|v| v.value)))
+            .collect()
+    }
+
+    #[test]
+    fn shared_attributes_come_first_and_count_against_the_limit() {
+        use proto_common::any_value::Value as V;
+        let shared = SharedAttributes::new([
+            KeyValue::new("messaging.system", "aws_sqs"),
+            KeyValue::new("retries", 3),
+        ]);
+        let limits = SpanLimits {
+            max_attributes_per_span: 3,
+            ..SpanLimits::default()
+        };
+        let r = recorder(Sampler::AlwaysOn, limits);
+        let builder =
+            SpanBuilder::from_name("send").with_attributes([KeyValue::new("task.id", "t-1")]);
+        let mut span = r.start(builder, &shared, &Context::new());
+        span.set_attribute(KeyValue::new("messaging.message.id", "m-1"));
+        span.end();
+        assert_eq!(
+            exported_attributes(r),
+            [
+                (
+                    "messaging.system".into(),
+                    Some(V::StringValue("aws_sqs".into()))
+                ),
+                ("retries".into(), Some(V::IntValue(3))),
+                ("task.id".into(), Some(V::StringValue("t-1".into()))),
+            ]
+        );
+        assert_eq!(
+            exported(r)[0].dropped_attributes_count,
+            1,
+            "the message id, one over"
+        );
+
+        // More shared attributes than the limit allows: the first ones, the rest counted.
+        let r = recorder(
+            Sampler::AlwaysOn,
+            SpanLimits {
+                max_attributes_per_span: 1,
+                ..SpanLimits::default()
+            },
+        );
+        let mut span = r.start(SpanBuilder::from_name("send"), &shared, &Context::new());
+        span.set_attribute(KeyValue::new("messaging.message.id", "m-1"));
+        span.end();
+        assert_eq!(
+            exported_attributes(r),
+            [(
+                "messaging.system".into(),
+                Some(V::StringValue("aws_sqs".into()))
+            )]
+        );
+        assert_eq!(exported(r)[0].dropped_attributes_count, 2);
     }
 }

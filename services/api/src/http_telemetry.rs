@@ -8,7 +8,7 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     task::{Context as TaskContext, Poll, ready},
     time::Instant,
 };
@@ -23,7 +23,11 @@ use opentelemetry::{
 };
 use tower::{Layer, Service};
 
-use crate::metrics::{ActiveRequest, ApiMetrics, HttpLabels, OTHER_METHOD, method_label};
+use telemetry::spans::SharedAttributes;
+
+use crate::metrics::{
+    ActiveRequest, ApiMetrics, HttpLabels, METHOD_LABELS, OTHER_METHOD, method_index,
+};
 
 /// The matched route template, carried from the router to the outer layer.
 #[derive(Clone, Copy)]
@@ -130,8 +134,9 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let method = method_label(request.method());
+        let method = method_index(request.method());
         let cx = start_server_span(&request, method);
+        let method = METHOD_LABELS[method];
         let active = self.metrics.request_started(request.method());
         Tracked {
             inner: self.inner.call(request).with_context(cx.clone()),
@@ -146,18 +151,30 @@ where
     }
 }
 
-fn start_server_span(request: &Request, method: &'static str) -> Context {
+/// The attributes of every server span of the method at each index of [`METHOD_LABELS`].
+static SHARED: LazyLock<Vec<SharedAttributes>> = LazyLock::new(|| {
+    METHOD_LABELS
+        .iter()
+        .map(|method| {
+            SharedAttributes::new([
+                KeyValue::new("http.request.method", *method),
+                KeyValue::new("url.scheme", "http"),
+            ])
+        })
+        .collect()
+});
+
+/// Starts the server span of `request`, whose method has `method_index` in [`METHOD_LABELS`].
+fn start_server_span(request: &Request, method_index: usize) -> Context {
+    let method = METHOD_LABELS[method_index];
     let user_agent = request
         .headers()
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // Room for the two attributes recorded when the response is known.
-    let mut attributes = Vec::with_capacity(7);
+    let mut attributes = Vec::with_capacity(3);
     attributes.extend([
-        KeyValue::new("http.request.method", method),
         KeyValue::new("url.path", request.uri().path().to_owned()),
-        KeyValue::new("url.scheme", "http"),
         KeyValue::new("user_agent.original", user_agent.to_owned()),
     ]);
     if method == OTHER_METHOD {
@@ -168,7 +185,7 @@ fn start_server_span(request: &Request, method: &'static str) -> Context {
     }
     // An invalid or missing header gives an empty context: the span becomes a root.
     let parent = telemetry::propagation::extract_http(request.headers());
-    telemetry::spans::start(
+    telemetry::spans::start_with_shared(
         SpanBuilder::from_name(if method == OTHER_METHOD {
             "HTTP"
         } else {
@@ -176,6 +193,7 @@ fn start_server_span(request: &Request, method: &'static str) -> Context {
         })
         .with_kind(SpanKind::Server)
         .with_attributes(attributes),
+        &SHARED[method_index],
         &parent,
     )
 }

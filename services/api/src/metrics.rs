@@ -21,7 +21,7 @@ pub const OTHER_METHOD: &str = "_OTHER";
 
 /// Every value of the method label: the methods labelled by name, then [`OTHER_METHOD`] for any
 /// other.
-const METHOD_LABELS: [&str; 8] = [
+pub const METHOD_LABELS: [&str; 8] = [
     "GET",
     "HEAD",
     "POST",
@@ -32,19 +32,15 @@ const METHOD_LABELS: [&str; 8] = [
     OTHER_METHOD,
 ];
 
-/// The position of `m`'s label in [`METHOD_LABELS`]. Methods are case-sensitive: `get` is
-/// another method.
-fn method_index(m: &axum::http::Method) -> usize {
+/// The position of `m`'s label in [`METHOD_LABELS`]: HTTP methods as the semantic conventions
+/// bound them, anything else [`OTHER_METHOD`]. Methods are case-sensitive: `get` is another
+/// method.
+pub fn method_index(m: &axum::http::Method) -> usize {
     let other = METHOD_LABELS.len() - 1;
     METHOD_LABELS[..other]
         .iter()
         .position(|label| *label == m.as_str())
         .unwrap_or(other)
-}
-
-/// HTTP methods as the semantic conventions bound them: anything else is [`OTHER_METHOD`].
-pub fn method_label(m: &axum::http::Method) -> &'static str {
-    METHOD_LABELS[method_index(m)]
 }
 
 // Label values are `&'static str` taken from closed sets (the enums' `as_str`, route
@@ -245,6 +241,7 @@ mod tests {
 
     #[test]
     fn methods_outside_the_conventions_set_are_other() {
+        let method_label = |m: &Method| METHOD_LABELS[method_index(m)];
         assert_eq!(method_label(&Method::GET), "GET");
         assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
         for other in ["PROPFIND", "get"] {

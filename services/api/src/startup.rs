@@ -29,7 +29,7 @@ use crate::{
     openapi,
     settings::{Limits, Settings},
     stats::History,
-    submit::QueueSpanNames,
+    submit::QueueSpans,
 };
 
 /// What every handler can reach. Handlers get a clone per request, so it is one `Arc`.
@@ -39,7 +39,7 @@ pub struct AppState(Arc<Shared>);
 /// The contents of [`AppState`].
 pub struct Shared {
     pub backends: Backends,
-    pub queue_spans: QueueSpanNames,
+    pub queue_spans: QueueSpans,
     pub metrics: Arc<ApiMetrics>,
     pub limits: Limits,
     pub history: Arc<History>,
@@ -81,7 +81,7 @@ impl Application {
         let mut registry = Registry::default();
         let metrics = Arc::new(ApiMetrics::register(&mut registry, backends.queue.as_ref()));
         let state = AppState(Arc::new(Shared {
-            queue_spans: QueueSpanNames::new(backends.queue.as_ref()),
+            queue_spans: QueueSpans::new(backends.queue.as_ref()),
             backends,
             metrics: metrics.clone(),
             limits: settings.limits,

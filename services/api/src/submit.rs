@@ -22,6 +22,7 @@ use task_core::{
     intake::Intake,
     queue::{MAX_BATCH, OutgoingMessage, Queue, QueueError},
 };
+use telemetry::spans::SharedAttributes;
 
 use crate::{
     error::ApiError,
@@ -162,22 +163,34 @@ fn int_field(
     }
 }
 
-/// The producer spans' names and destination attribute for one queue, made once: the queue of
-/// an app never changes, and a request should not format them again.
-#[derive(Clone)]
-pub struct QueueSpanNames {
-    send: &'static str,
-    create: &'static str,
-    destination: opentelemetry::StringValue,
+/// The spans of sending to one queue, made once: the queue of an app never changes, and a
+/// request should not format their names or build their shared attributes again.
+pub struct QueueSpans {
+    send: QueueOperation,
+    create: QueueOperation,
 }
 
-impl QueueSpanNames {
+/// One messaging operation's span name ("send tasks") and the attributes all its spans share.
+struct QueueOperation {
+    name: &'static str,
+    shared: SharedAttributes,
+}
+
+impl QueueSpans {
     pub fn new(queue: &dyn Queue) -> Self {
         let destination = queue.name();
+        let operation = |operation: &'static str| QueueOperation {
+            name: crate::intern(&format!("{operation} {destination}")),
+            shared: SharedAttributes::new([
+                KeyValue::new("messaging.system", queue.messaging_system()),
+                KeyValue::new("messaging.operation.type", operation),
+                KeyValue::new("messaging.operation.name", operation),
+                KeyValue::new("messaging.destination.name", destination.to_owned()),
+            ]),
+        };
         Self {
-            send: crate::intern(&format!("send {destination}")),
-            create: crate::intern(&format!("create {destination}")),
-            destination: std::sync::Arc::<str>::from(destination).into(),
+            send: operation("send"),
+            create: operation("create"),
         }
     }
 }
@@ -270,28 +283,15 @@ async fn send_batch(
     batch: &[Task],
 ) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
-    let names = &state.queue_spans;
+    let spans = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
     let request_cx = Context::current();
-    let span = |operation: &'static str, kind: SpanKind, attribute: KeyValue| {
-        let name = if operation == "send" {
-            names.send
-        } else {
-            names.create
-        };
-        // Room for `messaging.message.id`, recorded once the queue answers.
-        let mut attributes = Vec::with_capacity(7);
-        attributes.extend([
-            attribute,
-            KeyValue::new("messaging.system", queue.messaging_system()),
-            KeyValue::new("messaging.operation.type", operation),
-            KeyValue::new("messaging.operation.name", operation),
-            KeyValue::new("messaging.destination.name", names.destination.clone()),
-        ]);
-        telemetry::spans::start(
-            SpanBuilder::from_name(name)
+    let span = |operation: &QueueOperation, kind: SpanKind, attribute: KeyValue| {
+        telemetry::spans::start_with_shared(
+            SpanBuilder::from_name(operation.name)
                 .with_kind(kind)
-                .with_attributes(attributes),
+                .with_attributes([attribute]),
+            &operation.shared,
             &request_cx,
         )
     };
@@ -300,7 +300,7 @@ async fn send_batch(
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
     let lone = match batch {
         [task] => Some(span(
-            "send",
+            &spans.send,
             SpanKind::Producer,
             KeyValue::new("task.id", task.id.to_string()),
         )),
@@ -313,7 +313,7 @@ async fn send_batch(
                 Some(cx) => telemetry::propagation::inject_message(cx),
                 None => {
                     let cx = span(
-                        "create",
+                        &spans.create,
                         SpanKind::Producer,
                         KeyValue::new("task.id", task.id.to_string()),
                     );
@@ -340,7 +340,7 @@ async fn send_batch(
         let (tasks, messages): (Vec<Task>, Vec<OutgoingMessage>) = pending.into_iter().unzip();
         let attempt_cx = lone.clone().unwrap_or_else(|| {
             span(
-                "send",
+                &spans.send,
                 SpanKind::Client,
                 KeyValue::new("messaging.batch.message_count", messages.len() as i64),
             )

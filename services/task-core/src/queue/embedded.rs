@@ -76,10 +76,39 @@ impl MessageRow {
             names: Arc::clone(names),
             id: random_uuid().to_string(),
             body: message.body.clone(),
-            // A map of strings always serialises.
-            attributes: serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into()),
+            attributes: attributes_json(&message.attributes),
             trace_header: message.trace_header.clone(),
         }
+    }
+}
+
+/// The attributes as the JSON object `serde_json` writes for them, byte for byte. Nearly every
+/// string here (a `traceparent`) needs no escaping, and checking that costs a fraction of
+/// serde's escaping, which was half of what a traced message's row cost to build.
+fn attributes_json(attributes: &Attributes) -> String {
+    let size: usize = attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('{');
+    for (i, (key, value)) in attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, key);
+        out.push(':');
+        push_json_string(&mut out, value);
+    }
+    out.push('}');
+    out
+}
+
+/// `s` as a JSON string. serde_json escapes only `"`, `\` and control characters below 0x20.
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(s).to_string());
     }
 }
 
@@ -461,5 +490,37 @@ impl Queue for EmbeddedQueue {
 
     fn messaging_system(&self) -> &'static str {
         "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_written_as_serde_json_writes_them() {
+        let maps: [&[(&str, &str)]; 4] = [
+            &[],
+            &[(
+                "traceparent",
+                "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+            )],
+            &[
+                ("a", "quote \" and back\\slash"),
+                ("b", "tab\tnew\nline\u{1}\u{7f}"),
+            ],
+            &[("ключ", "значение ✓"), ("", "")],
+        ];
+        for map in maps {
+            let attributes: Attributes = map
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            assert_eq!(
+                attributes_json(&attributes),
+                serde_json::to_string(&attributes).unwrap(),
+                "{map:?}"
+            );
+        }
     }
 }
