@@ -44,7 +44,8 @@ pub(crate) struct Recorder {
     pub(crate) ids: XrayIds,
     /// The scope the spans are exported under (the tracer's: this library).
     pub(crate) scope: InstrumentationScope,
-    /// `None` when nothing is exported: spans still get ids, so log lines name their trace.
+    /// `None` when nothing is exported: spans still get ids, so log lines name their trace, but
+    /// record nothing.
     pub(crate) sink: Option<SpanSink>,
 }
 
@@ -165,7 +166,8 @@ impl Recorder {
             false,
             sampling.trace_state,
         );
-        if sampling.decision == SamplingDecision::Drop {
+        // Without a sink nothing recorded would go anywhere: the span only names its trace.
+        if sampling.decision == SamplingDecision::Drop || self.sink.is_none() {
             return RequestSpan {
                 context,
                 recording: None,
