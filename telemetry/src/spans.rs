@@ -528,51 +528,42 @@ mod tests {
             KeyValue::new("messaging.system", "aws_sqs"),
             KeyValue::new("retries", 3),
         ]);
-        let limits = SpanLimits {
-            max_attributes_per_span: 3,
-            ..SpanLimits::default()
+        // A span of `limit` attributes at most, with one from its builder and one recorded.
+        let exported_under = |limit: u32| {
+            let r = recorder(
+                Sampler::AlwaysOn,
+                SpanLimits {
+                    max_attributes_per_span: limit,
+                    ..SpanLimits::default()
+                },
+            );
+            let builder =
+                SpanBuilder::from_name("send").with_attributes([KeyValue::new("task.id", "t-1")]);
+            let mut span = r.start(builder, &shared, &Context::new());
+            span.set_attribute(KeyValue::new("messaging.message.id", "m-1"));
+            span.end();
+            (
+                exported_attributes(r),
+                exported(r)[0].dropped_attributes_count,
+            )
         };
-        let r = recorder(Sampler::AlwaysOn, limits);
-        let builder =
-            SpanBuilder::from_name("send").with_attributes([KeyValue::new("task.id", "t-1")]);
-        let mut span = r.start(builder, &shared, &Context::new());
-        span.set_attribute(KeyValue::new("messaging.message.id", "m-1"));
-        span.end();
-        assert_eq!(
-            exported_attributes(r),
-            [
-                (
-                    "messaging.system".into(),
-                    Some(V::StringValue("aws_sqs".into()))
-                ),
-                ("retries".into(), Some(V::IntValue(3))),
-                ("task.id".into(), Some(V::StringValue("t-1".into()))),
-            ]
+        let system = (
+            "messaging.system".to_owned(),
+            Some(V::StringValue("aws_sqs".into())),
         );
         assert_eq!(
-            exported(r)[0].dropped_attributes_count,
-            1,
-            "the message id, one over"
+            exported_under(3),
+            (
+                vec![
+                    system.clone(),
+                    ("retries".into(), Some(V::IntValue(3))),
+                    ("task.id".into(), Some(V::StringValue("t-1".into()))),
+                ],
+                1
+            ),
+            "the message id is one over"
         );
-
         // More shared attributes than the limit allows: the first ones, the rest counted.
-        let r = recorder(
-            Sampler::AlwaysOn,
-            SpanLimits {
-                max_attributes_per_span: 1,
-                ..SpanLimits::default()
-            },
-        );
-        let mut span = r.start(SpanBuilder::from_name("send"), &shared, &Context::new());
-        span.set_attribute(KeyValue::new("messaging.message.id", "m-1"));
-        span.end();
-        assert_eq!(
-            exported_attributes(r),
-            [(
-                "messaging.system".into(),
-                Some(V::StringValue("aws_sqs".into()))
-            )]
-        );
-        assert_eq!(exported(r)[0].dropped_attributes_count, 2);
+        assert_eq!(exported_under(1), (vec![system], 3));
     }
 }
