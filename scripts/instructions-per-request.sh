@@ -5,13 +5,14 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/instructions-per-request.sh [--off] [--api BIN] [--seconds N]
+Usage: scripts/instructions-per-request.sh [--off] [--api BIN] [--seconds N] [--keep FILE]
 
 Starts the API (BIN, default target/release/api) under `valgrind --tool=callgrind` on the
 embedded backend, exporting every span to the OTLP receiver of `http_bench` (or, with --off,
 with telemetry off), warms it up with 5 s of `wrk -t1 -c4`, zeroes the counters, measures N s
 (default 15) and prints instructions per request, all and without SQLite's functions (the group
-commit batches differently at different rates, which moves SQLite's share).
+commit batches differently at different rates, which moves SQLite's share). --keep copies the
+callgrind profile to FILE, for `callgrind_annotate FILE` (per-function counts).
 
 Needs: cargo build --release -p api --bin api --example http_bench; apt-get install -y valgrind wrk
 EOF
@@ -21,11 +22,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 api="$root/target/release/api"
 seconds=15
 off=false
+keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --off) off=true ;;
     --api) api="$2"; shift ;;
     --seconds) seconds="$2"; shift ;;
+    --keep) keep="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -70,6 +73,7 @@ echo "measuring (${seconds} s) ..." >&2
 requests=$(wrk -t1 -c4 -d"${seconds}s" -s "$work/post.lua" "$url" | awk '/requests in/ {print $1}')
 callgrind_control --dump "$api_pid" >/dev/null
 dump=$(ls "$work"/callgrind.*.1)
+[ -z "$keep" ] || cp "$dump" "$keep"
 callgrind_annotate --auto=no --inclusive=no --threshold=100 "$dump" | python3 -c '
 import re, sys
 requests = int(sys.argv[1])

@@ -1,116 +1,101 @@
 //! Trace context across process boundaries.
 //!
-//! Queue messages carry the producer's context twice: the W3C `traceparent` message attribute
-//! (read first: it is exact) and the X-Ray header, sent as the SQS `AWSTraceHeader` system
-//! attribute so the X-Ray service map links the queue to both sides.
+//! Queue messages carry the producer's context as a typed [`MessageTrace`]: the W3C
+//! `traceparent` (read first: it is exact) and `tracestate`, from which the SQS backend also
+//! writes the X-Ray header as the `AWSTraceHeader` system attribute, so the X-Ray service map
+//! links the queue to both sides.
 
+use std::sync::OnceLock;
+
+use axum::http::HeaderName;
 use opentelemetry::{
     Context,
-    propagation::{Extractor, Injector, TextMapPropagator},
-    trace::{SpanContext, TraceContextExt, TraceFlags},
+    propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator},
+    trace::{SpanContext, TraceContextExt},
 };
-use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
+use opentelemetry_aws::trace::xray_propagator::span_context_from_str;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use task_core::queue::Attributes;
+use task_core::queue::{MessageTrace, TRACEPARENT, TRACESTATE, TraceParent};
 
-/// The message attribute holding the W3C trace context.
-pub const TRACEPARENT: &str = "traceparent";
+/// A message's W3C headers, for the W3C propagator to read.
+struct MessageExtractor<'a>(&'a MessageTrace);
 
-struct MapInjector<'a>(&'a mut Attributes);
-
-impl Injector for MapInjector<'_> {
-    // The W3C propagator sets `tracestate` even when empty; a message carries no empty attribute.
-    fn set(&mut self, key: &str, value: String) {
-        if !value.is_empty() {
-            self.0.insert(key.to_owned(), value);
+impl Extractor for MessageExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            TRACEPARENT => self.0.parent.as_ref().map(TraceParent::as_str),
+            TRACESTATE => self.0.state.as_deref(),
+            _ => None,
         }
     }
-}
-
-struct MapExtractor<'a>(&'a Attributes);
-
-impl Extractor for MapExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
+        vec![TRACEPARENT, TRACESTATE]
     }
 }
 
-/// The context a producer puts on a message: `traceparent` (and `tracestate`) attributes plus the
-/// X-Ray header for `AWSTraceHeader`. Empty when `cx` has no valid span.
-pub fn inject_message(cx: &Context) -> (Attributes, Option<String>) {
+/// The context a producer puts on a message: the span of `cx` as `traceparent`, and its trace
+/// state. Empty when `cx` has no valid span.
+pub fn inject_message(cx: &Context) -> MessageTrace {
     let span = cx.span();
     let sc = span.span_context();
-    let mut attributes = Attributes::new();
     if !sc.is_valid() {
-        return (attributes, None);
+        return MessageTrace::default();
     }
-    // Our own spans carry no trace state and only the sampled flag: both headers are written
-    // here from the ids' hex, where the propagators format them through `fmt` several times
-    // over. Anything else takes the propagators' path, which knows the rest.
-    let flags = sc.trace_flags();
-    if !sc.trace_state().header().is_empty()
-        || (flags & !TraceFlags::SAMPLED) != TraceFlags::default()
-    {
-        TraceContextPropagator::new().inject_context(cx, &mut MapInjector(&mut attributes));
-        return (attributes, span_context_to_string(sc));
+    let state = sc.trace_state().header();
+    MessageTrace {
+        parent: Some(TraceParent::new(
+            sc.trace_id().to_bytes(),
+            sc.span_id().to_bytes(),
+            sc.trace_flags().to_u8(),
+        )),
+        state: (!state.is_empty()).then_some(state),
+        xray: None,
     }
-    let sampled = if flags.is_sampled() { "1" } else { "0" };
-    // Each header written once, into a string of its exact length; the ids are turned into hex
-    // once, for `traceparent`, and the X-Ray header copies them from it.
-    let mut traceparent = String::with_capacity(55);
-    traceparent.push_str("00-");
-    push_hex(&mut traceparent, &sc.trace_id().to_bytes());
-    traceparent.push('-');
-    push_hex(&mut traceparent, &sc.span_id().to_bytes());
-    traceparent.push_str("-0");
-    traceparent.push_str(sampled);
-    let (trace, parent) = (&traceparent[3..35], &traceparent[36..52]);
-    let mut xray = String::with_capacity(74);
-    xray.push_str("Root=1-");
-    xray.push_str(&trace[..8]);
-    xray.push('-');
-    xray.push_str(&trace[8..]);
-    xray.push_str(";Parent=");
-    xray.push_str(parent);
-    xray.push_str(";Sampled=");
-    xray.push_str(sampled);
-    attributes.insert(TRACEPARENT.to_owned(), traceparent);
-    (attributes, Some(xray))
 }
 
 /// A trace id as W3C and X-Ray write it: 32 lowercase hex digits.
 pub fn trace_id_hex(sc: &SpanContext) -> String {
-    let mut out = String::with_capacity(32);
-    push_hex(&mut out, &sc.trace_id().to_bytes());
-    out
-}
-
-/// Appends `bytes` as lowercase hex.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
+    task_core::queue::trace_id_hex(sc.trace_id().to_bytes())
 }
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.
-pub fn extract_message(attributes: &Attributes, trace_header: Option<&str>) -> Option<SpanContext> {
-    let cx = TraceContextPropagator::new().extract(&MapExtractor(attributes));
+pub fn extract_message(trace: &MessageTrace) -> Option<SpanContext> {
+    let cx = TraceContextPropagator::new().extract(&MessageExtractor(trace));
     let from_w3c = cx.span().span_context().clone();
     if from_w3c.is_valid() {
         return Some(from_w3c);
     }
-    trace_header
+    trace
+        .xray
+        .as_deref()
         .and_then(span_context_from_str)
         .filter(SpanContext::is_valid)
 }
 
+/// The headers the installed propagators read. Set where they are installed, so that a request
+/// carrying none of them (most do, unless a proxy or browser traces them) skips the
+/// propagators, which parse each header's name from a string to look it up: ~1,300
+/// instructions per request on the API.
+static HTTP_FIELDS: OnceLock<Vec<HeaderName>> = OnceLock::new();
+
+/// Installs `propagator` as the global one, remembering the headers it reads.
+pub(crate) fn install(propagator: TextMapCompositePropagator) {
+    let fields = propagator
+        .fields()
+        .filter_map(|f| HeaderName::from_bytes(f.as_bytes()).ok())
+        .collect();
+    // A second `init` in one process fails before reaching here (`AlreadyInstalled`).
+    let _ = HTTP_FIELDS.set(fields);
+    opentelemetry::global::set_text_map_propagator(propagator);
+}
+
 /// The context of an incoming HTTP request (`traceparent` or `X-Amzn-Trace-Id`, as the ALB adds).
 pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
+    if let Some(fields) = HTTP_FIELDS.get() {
+        if !fields.iter().any(|f| headers.contains_key(f)) {
+            return Context::current();
+        }
+    }
     struct Headers<'a>(&'a axum::http::HeaderMap);
     impl Extractor for Headers<'_> {
         fn get(&self, key: &str) -> Option<&str> {
@@ -125,7 +110,10 @@ pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanId, TraceId, TraceState};
+    use std::collections::HashMap;
+
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
 
     use super::*;
 
@@ -140,28 +128,29 @@ mod tests {
     }
 
     #[test]
-    fn a_message_carries_both_headers_and_reads_back() {
+    fn a_message_carries_the_producer_span_and_reads_back() {
         let cx = Context::new().with_remote_span_context(sampled());
 
-        let (attributes, xray) = inject_message(&cx);
+        let trace = inject_message(&cx);
 
         assert_eq!(
-            attributes[TRACEPARENT],
-            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+            trace.parent.as_ref().map(TraceParent::as_str),
+            Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01")
         );
         assert_eq!(
-            xray.as_deref(),
+            trace.xray_header().as_deref(),
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
         );
-        let back = extract_message(&attributes, xray.as_deref()).unwrap();
+        let back = extract_message(&trace).unwrap();
         assert_eq!(
             (back.trace_id(), back.span_id()),
             (sampled().trace_id(), sampled().span_id())
         );
+        assert!(inject_message(&Context::new()) == MessageTrace::default());
     }
 
-    /// The hand-written headers are the propagators' own, for every flag and id shape; trace
-    /// state (which the fast path leaves to them) still travels.
+    /// What a message carries is what the propagators write, for every flag, id shape and trace
+    /// state, and reads back as the same context.
     #[test]
     fn headers_match_the_propagators() {
         let ids = [
@@ -171,7 +160,7 @@ mod tests {
         ];
         let states = [
             TraceState::default(),
-            TraceState::from_key_value([("vendor", "v1")]).unwrap(),
+            TraceState::from_key_value([("vendor", "v1"), ("other", "x")]).unwrap(),
         ];
         for (trace, span) in ids {
             for flags in [
@@ -188,14 +177,45 @@ mod tests {
                         state.clone(),
                     );
                     let cx = Context::new().with_remote_span_context(sc.clone());
-                    let mut expected = Attributes::new();
-                    TraceContextPropagator::new()
-                        .inject_context(&cx, &mut MapInjector(&mut expected));
+                    let mut expected = HashMap::new();
+                    TraceContextPropagator::new().inject_context(&cx, &mut expected);
 
-                    let (attributes, xray) = inject_message(&cx);
+                    let message = inject_message(&cx);
 
-                    assert_eq!(attributes, expected, "{sc:?}");
-                    assert_eq!(xray, span_context_to_string(&sc), "{sc:?}");
+                    assert_eq!(
+                        message.parent.as_ref().map(TraceParent::as_str),
+                        expected.get(TRACEPARENT).map(String::as_str),
+                        "{sc:?}"
+                    );
+                    assert_eq!(
+                        message.state.as_deref(),
+                        expected
+                            .get(TRACESTATE)
+                            .map(String::as_str)
+                            .filter(|s| !s.is_empty()),
+                        "{sc:?}"
+                    );
+                    // Trace state travels as `tracestate` only (the X-Ray propagator would
+                    // also append its entries to the X-Ray header), and the header says the
+                    // sampling decision made, never X-Ray's "deferred" (`Sampled=?`, flag 0x02).
+                    let decided = SpanContext::new(
+                        sc.trace_id(),
+                        sc.span_id(),
+                        flags & TraceFlags::SAMPLED,
+                        false,
+                        TraceState::default(),
+                    );
+                    assert_eq!(
+                        message.xray_header(),
+                        span_context_to_string(&decided),
+                        "{sc:?}"
+                    );
+                    let back = extract_message(&message).unwrap();
+                    assert_eq!(
+                        (back.trace_id(), back.span_id(), back.is_sampled()),
+                        (sc.trace_id(), sc.span_id(), sc.is_sampled())
+                    );
+                    assert_eq!(back.trace_state().header(), state.header());
                     assert_eq!(trace_id_hex(&sc), sc.trace_id().to_string());
                 }
             }
@@ -205,14 +225,22 @@ mod tests {
     #[test]
     fn the_xray_header_alone_is_enough() {
         let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-        let back = extract_message(&Attributes::new(), Some(header)).unwrap();
+        let back = extract_message(&MessageTrace {
+            xray: Some(header.into()),
+            ..MessageTrace::default()
+        })
+        .unwrap();
         assert_eq!(back.trace_id(), sampled().trace_id());
         assert!(back.is_remote());
     }
 
     #[test]
     fn garbage_gives_no_context() {
-        let attributes = Attributes::from([(TRACEPARENT.to_owned(), "00-zz".to_owned())]);
-        assert!(extract_message(&attributes, Some("Root=nope")).is_none());
+        let trace = MessageTrace {
+            parent: TraceParent::parse("00-zz"),
+            state: Some("=,=".into()),
+            xray: Some("Root=nope".into()),
+        };
+        assert!(extract_message(&trace).is_none());
     }
 }

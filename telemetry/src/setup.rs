@@ -100,7 +100,7 @@ where
     let scope = InstrumentationScope::builder(env!("CARGO_PKG_NAME")).build();
     let tracer = provider.tracer_with_scope(scope.clone());
     global::set_tracer_provider(provider.clone());
-    global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
+    crate::propagation::install(opentelemetry::propagation::TextMapCompositePropagator::new(
         vec![
             Box::new(XrayPropagator::default()),
             Box::new(TraceContextPropagator::new()),

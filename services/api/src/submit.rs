@@ -309,7 +309,7 @@ async fn send_batch(
     let mut pending: Vec<(Task, OutgoingMessage)> = batch
         .iter()
         .map(|task| {
-            let (attributes, trace_header) = match &lone {
+            let trace = match &lone {
                 Some(cx) => telemetry::propagation::inject_message(cx),
                 None => {
                     let cx = span(
@@ -325,8 +325,7 @@ async fn send_batch(
                 task.clone(),
                 OutgoingMessage {
                     body: task.message().to_body(),
-                    attributes,
-                    trace_header,
+                    trace,
                 },
             )
         })

@@ -12,7 +12,7 @@ use std::{
 
 use task_core::{
     Durability,
-    queue::{EmbeddedQueue, OutgoingMessage, Queue},
+    queue::{EmbeddedQueue, MessageTrace, OutgoingMessage, Queue, TraceParent},
 };
 
 const BODY: &str = r#"{"id":"6f1c0b52-3c7e-4a55-9d1e-3f3f0c2b9a10","kind":"cpu","intensity":"light","fail_percent":10}"#;
@@ -21,12 +21,12 @@ fn batch() -> Vec<OutgoingMessage> {
     (0..10)
         .map(|_| OutgoingMessage {
             body: BODY.to_owned(),
-            attributes: [(
-                "traceparent".to_owned(),
-                "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01".to_owned(),
-            )]
-            .into(),
-            trace_header: None,
+            trace: MessageTrace {
+                parent: TraceParent::parse(
+                    "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+                ),
+                ..MessageTrace::default()
+            },
         })
         .collect()
 }

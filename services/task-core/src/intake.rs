@@ -118,8 +118,7 @@ mod tests {
         let task = Task::new(TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap(), None);
         let message = OutgoingMessage {
             body: task.message().to_body(),
-            attributes: queue::Attributes::new(),
-            trace_header: None,
+            trace: queue::MessageTrace::default(),
         };
         (task, message)
     }

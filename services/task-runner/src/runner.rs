@@ -226,10 +226,7 @@ impl Runner {
             task.outcome = Empty,
             "error.type" = Empty,
         );
-        if let Some(producer) = telemetry::propagation::extract_message(
-            &message.attributes,
-            message.trace_header.as_deref(),
-        ) {
+        if let Some(producer) = telemetry::propagation::extract_message(&message.trace) {
             // Child of the producer (one trace per task) and linked to it, as the messaging
             // conventions recommend for consumers.
             let _ = span.set_parent(

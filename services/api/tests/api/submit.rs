@@ -24,7 +24,7 @@ async fn post_one_task_returns_202_and_puts_it_on_the_queue(app: TestApp) {
         task["id"].as_str().unwrap_or_default()
     );
     assert!(
-        messages[0].attributes.contains_key("traceparent"),
+        messages[0].trace.parent.is_some(),
         "trace context travels with the message"
     );
 }

@@ -5,7 +5,7 @@
 //! sender in the same process signals it, and within [`CROSS_PROCESS_POLL`] when a message comes
 //! from another process or a visibility timeout expires.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -13,8 +13,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
-    Attributes, EntryResult, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
-    ReceivedMessage, Redrive, check_batch, check_receive, check_send, check_visibility,
+    EntryResult, MessageTrace, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
+    ReceivedMessage, Redrive, TRACEPARENT, TRACESTATE, TraceParent, check_batch, check_receive,
+    check_send, check_visibility,
 };
 use crate::{
     clock::now_ms,
@@ -66,7 +67,10 @@ pub(crate) struct MessageRow {
     names: Arc<Names>,
     pub(crate) id: String,
     body: String,
+    /// The trace's message attributes as a JSON object, as SQS keeps message attributes.
     attributes: String,
+    /// Only a received X-Ray header kept for a message sent again: a consumer reads
+    /// `traceparent` first, and SQS derives the header from it.
     trace_header: Option<String>,
 }
 
@@ -76,40 +80,45 @@ impl MessageRow {
             names: Arc::clone(names),
             id: random_uuid().to_string(),
             body: message.body.clone(),
-            attributes: attributes_json(&message.attributes),
-            trace_header: message.trace_header.clone(),
+            attributes: attributes_json(&message.trace),
+            trace_header: message.trace.xray.clone(),
         }
     }
 }
 
-/// The attributes as the JSON object `serde_json` writes for them, byte for byte. Nearly every
-/// string here (a `traceparent`) needs no escaping, and checking that costs a fraction of
-/// serde's escaping, which was half of what a traced message's row cost to build.
-fn attributes_json(attributes: &Attributes) -> String {
-    let size: usize = attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
-    let mut out = String::with_capacity(size + 2);
-    out.push('{');
-    for (i, (key, value)) in attributes.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_string(&mut out, key);
-        out.push(':');
-        push_json_string(&mut out, value);
-    }
-    out.push('}');
+/// `trace`'s message attributes as the JSON object `serde_json` writes for a map of them.
+fn attributes_json(trace: &MessageTrace) -> String {
+    let (Some(parent), None) = (&trace.parent, &trace.state) else {
+        // A map of strings always serializes.
+        return serde_json::to_string(&attributes_map(trace)).unwrap_or_else(|_| "{}".into());
+    };
+    // The common case, written directly: a `traceparent` is hex and dashes by construction, so
+    // it needs none of the escaping serde_json would look for byte by byte.
+    let mut out = String::with_capacity(TRACEPARENT.len() + parent.as_str().len() + 7);
+    out.push_str("{\"");
+    out.push_str(TRACEPARENT);
+    out.push_str("\":\"");
+    out.push_str(parent.as_str());
+    out.push_str("\"}");
     out
 }
 
-/// `s` as a JSON string. serde_json escapes only `"`, `\` and control characters below 0x20.
-fn push_json_string(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::Value::from(s).to_string());
-    }
+/// The trace's message attributes by name.
+fn attributes_map(trace: &MessageTrace) -> BTreeMap<&'static str, &str> {
+    [
+        (TRACEPARENT, trace.parent.as_ref().map(TraceParent::as_str)),
+        (TRACESTATE, trace.state.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect()
+}
+
+/// The trace of a row: its attributes' JSON (which rows of older versions wrote from a map of
+/// any attributes) and its X-Ray header.
+fn row_trace(attributes: &str, trace_header: Option<String>) -> MessageTrace {
+    let map: BTreeMap<String, String> = serde_json::from_str(attributes).unwrap_or_default();
+    MessageTrace::from_attributes(|k| map.get(k).map(String::as_str), trace_header)
 }
 
 /// Inserts messages within the caller's transaction.
@@ -287,9 +296,7 @@ fn take_visible(
                         message_id: r.get(1)?,
                         receipt: Receipt(r.get::<_, Option<String>>(2)?.unwrap_or_default()),
                         body: r.get(3)?,
-                        attributes: serde_json::from_str::<Attributes>(&r.get::<_, String>(4)?)
-                            .unwrap_or_default(),
-                        trace_header: r.get(5)?,
+                        trace: row_trace(&r.get::<_, String>(4)?, r.get(5)?),
                         receive_count: r.get(6)?,
                         sent_at_ms: r.get(7)?,
                     },
@@ -498,29 +505,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attributes_are_written_as_serde_json_writes_them() {
-        let maps: [&[(&str, &str)]; 4] = [
-            &[],
-            &[(
-                "traceparent",
-                "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
-            )],
-            &[
-                ("a", "quote \" and back\\slash"),
-                ("b", "tab\tnew\nline\u{1}\u{7f}"),
-            ],
-            &[("ключ", "значение ✓"), ("", "")],
+    fn a_trace_is_written_as_serde_json_writes_its_attributes_and_reads_back() {
+        let parent = TraceParent::parse("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01");
+        let traces = [
+            MessageTrace::default(),
+            MessageTrace {
+                parent: parent.clone(),
+                ..MessageTrace::default()
+            },
+            MessageTrace {
+                parent,
+                state: Some("quote \" and back\\slash,tab\t\u{1}=ключ✓".into()),
+                xray: Some(
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+                        .into(),
+                ),
+            },
+            MessageTrace {
+                state: Some("vendor=v1".into()),
+                ..MessageTrace::default()
+            },
         ];
-        for map in maps {
-            let attributes: Attributes = map
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
+        for trace in traces {
+            let mut expected = BTreeMap::new();
+            if let Some(parent) = &trace.parent {
+                expected.insert("traceparent", parent.as_str());
+            }
+            if let Some(state) = &trace.state {
+                expected.insert("tracestate", state.as_str());
+            }
+            let written = attributes_json(&trace);
             assert_eq!(
-                attributes_json(&attributes),
-                serde_json::to_string(&attributes).unwrap(),
-                "{map:?}"
+                written,
+                serde_json::to_string(&expected).unwrap(),
+                "{trace:?}"
             );
+            assert_eq!(row_trace(&written, trace.xray.clone()), trace);
         }
+    }
+
+    #[test]
+    fn rows_of_older_versions_read_back() {
+        let trace = row_trace(
+            r#"{"other":"x","traceparent":"00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"}"#,
+            Some(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+            ),
+        );
+        assert_eq!(
+            trace.parent.map(|p| p.parent_id().to_owned()).as_deref(),
+            Some("53995c3f42cd8ad8")
+        );
+        assert!(trace.xray.is_some());
+        assert_eq!(row_trace("not json", None), MessageTrace::default());
     }
 }

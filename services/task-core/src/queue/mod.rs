@@ -7,13 +7,15 @@
 
 pub(crate) mod embedded;
 mod sqs;
+mod trace;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use embedded::EmbeddedQueue;
 pub use sqs::SqsQueue;
+pub use trace::{MessageTrace, TRACEPARENT, TRACESTATE, TraceParent, trace_id_hex};
 
 /// The most entries one send, receive or delete call takes (the SQS limit).
 pub const MAX_BATCH: usize = 10;
@@ -24,16 +26,11 @@ pub const MAX_WAIT: Duration = Duration::from_secs(20);
 /// The longest visibility timeout (the SQS limit).
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
-/// String message attributes, such as the W3C `traceparent`.
-pub type Attributes = BTreeMap<String, String>;
-
 /// A message to send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutgoingMessage {
     pub body: String,
-    pub attributes: Attributes,
-    /// The X-Ray trace header, sent as the SQS `AWSTraceHeader` system attribute.
-    pub trace_header: Option<String>,
+    pub trace: MessageTrace,
 }
 
 /// Proof of one receive; needed to delete the message or change its visibility.
@@ -46,8 +43,7 @@ pub struct ReceivedMessage {
     pub message_id: String,
     pub receipt: Receipt,
     pub body: String,
-    pub attributes: Attributes,
-    pub trace_header: Option<String>,
+    pub trace: MessageTrace,
     /// How many times this message has been received, this receive included.
     pub receive_count: u32,
     /// When the message was first sent, in Unix milliseconds.

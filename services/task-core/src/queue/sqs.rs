@@ -17,8 +17,9 @@ use aws_sdk_sqs::{
 };
 
 use super::{
-    Attributes, EntryResult, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
-    ReceivedMessage, Redrive, check_batch, check_receive, check_send, check_visibility,
+    EntryResult, MessageTrace, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
+    ReceivedMessage, Redrive, TRACEPARENT, TRACESTATE, TraceParent, check_batch, check_receive,
+    check_send, check_visibility,
 };
 use crate::aws::{AwsFailure, classify};
 
@@ -174,7 +175,15 @@ impl SqsQueue {
             let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(&m.body);
-            for (k, v) in &m.attributes {
+            let attributes = [
+                (
+                    TRACEPARENT,
+                    m.trace.parent.as_ref().map(TraceParent::as_str),
+                ),
+                (TRACESTATE, m.trace.state.as_deref()),
+            ];
+            for (k, v) in attributes {
+                let Some(v) = v else { continue };
                 let value = MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(v)
@@ -182,7 +191,7 @@ impl SqsQueue {
                     .map_err(build_err)?;
                 entry = entry.message_attributes(k, value);
             }
-            if let Some(h) = &m.trace_header {
+            if let Some(h) = m.trace.xray_header() {
                 let value = MessageSystemAttributeValue::builder()
                     .data_type("String")
                     .string_value(h)
@@ -265,20 +274,16 @@ impl SqsQueue {
                 let system = m.attributes();
                 let system_attr =
                     |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).cloned();
-                let attributes: Attributes = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let attributes = m.message_attributes();
+                let trace = MessageTrace::from_attributes(
+                    |k| attributes?.get(k)?.string_value(),
+                    system_attr(MessageSystemAttributeName::AwsTraceHeader),
+                );
                 ReceivedMessage {
                     message_id: m.message_id().unwrap_or_default().to_owned(),
                     receipt: Receipt(m.receipt_handle().unwrap_or_default().to_owned()),
                     body: m.body().unwrap_or_default().to_owned(),
-                    attributes,
-                    trace_header: system_attr(MessageSystemAttributeName::AwsTraceHeader),
+                    trace,
                     receive_count: system_attr(MessageSystemAttributeName::ApproximateReceiveCount)
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(1),
@@ -356,8 +361,7 @@ impl SqsQueue {
                 .iter()
                 .map(|m| OutgoingMessage {
                     body: m.body.clone(),
-                    attributes: m.attributes.clone(),
-                    trace_header: m.trace_header.clone(),
+                    trace: m.trace.clone(),
                 })
                 .collect();
             let sent = self.send_to(&self.url, &outgoing).await?;

@@ -5,20 +5,31 @@ use std::{
     time::{Duration, Instant},
 };
 
-use task_core::queue::{OutgoingMessage, Queue, QueueError, Redrive};
+use task_core::queue::{MessageTrace, OutgoingMessage, Queue, QueueError, Redrive, TraceParent};
 
 use crate::fixture::{Fixture, MAX_RECEIVE_COUNT};
 
 const SHORT: Duration = Duration::from_secs(1);
 const LONG: Duration = Duration::from_secs(30);
 
+/// A trace whose producer span id is made from `body`, so each message's can be checked.
+fn trace_of(body: &str) -> MessageTrace {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(body, &mut hasher);
+    let span_id = std::hash::Hasher::finish(&hasher).max(1).to_be_bytes();
+    MessageTrace {
+        parent: Some(TraceParent::new([0x57; 16], span_id, 0x01)),
+        state: Some(format!("body={body}")),
+        xray: Some(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+        ),
+    }
+}
+
 fn message(body: &str) -> OutgoingMessage {
     OutgoingMessage {
         body: body.to_owned(),
-        attributes: [("traceparent".to_owned(), format!("00-{body}"))].into(),
-        trace_header: Some(
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
-        ),
+        trace: trace_of(body),
     }
 }
 
@@ -44,20 +55,17 @@ async fn send_receive_delete_round_trip(f: Fixture) {
     assert_eq!(bodies, HashSet::from(["a-0", "a-1", "a-2"]));
     for m in &got {
         assert_eq!(m.receive_count, 1, "first receive");
+        let sent = trace_of(&m.body);
         assert_eq!(
-            m.attributes["traceparent"],
-            format!("00-{}", m.body),
-            "attributes pass through"
+            (&m.trace.parent, &m.trace.state),
+            (&sent.parent, &sent.state),
+            "traceparent and tracestate pass through"
         );
         // moto 5.2 drops the MessageSystemAttributes of SendMessageBatch entries (its
         // send_message_batch never passes them on); SQS keeps them. The W3C `traceparent`
         // attribute above carries the same context on both.
         if matches!(f, Fixture::Embedded { .. }) {
-            let header = m.trace_header.as_deref().unwrap_or("");
-            assert!(
-                header.starts_with("Root=1-5759e988"),
-                "AWSTraceHeader passes through: {header}"
-            );
+            assert_eq!(m.trace.xray, sent.xray, "AWSTraceHeader passes through");
         }
         assert!(m.sent_at_ms > 0);
     }
