@@ -216,6 +216,16 @@ pub(crate) fn span_attribute(kv: &KeyValue, out: &mut Vec<u8>) {
     attribute(span::ATTRIBUTES, kv, out);
 }
 
+/// [`span_attribute`] of a string attribute, from a borrowed value.
+pub(crate) fn span_string_attribute(key: &'static str, value: &str, out: &mut Vec<u8>) {
+    if key.is_empty() {
+        // Rare enough (never, from this workspace) to take the general path's rules.
+        span_attribute(&KeyValue::new(key, value.to_owned()), out);
+    } else {
+        string_attribute(span::ATTRIBUTES, key.as_bytes(), value.as_bytes(), out);
+    }
+}
+
 fn attribute(tag: u32, kv: &KeyValue, out: &mut Vec<u8>) {
     let key = kv.key.as_str();
     match &kv.value {

@@ -172,28 +172,23 @@ fn start_server_span(request: &Request, method_index: usize) -> Context {
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mut attributes = Vec::with_capacity(3);
-    attributes.extend([
-        KeyValue::new("url.path", request.uri().path().to_owned()),
-        KeyValue::new("user_agent.original", user_agent.to_owned()),
-    ]);
-    if method == OTHER_METHOD {
-        attributes.push(KeyValue::new(
-            "http.request.method_original",
-            request.method().as_str().to_owned(),
-        ));
-    }
+    let path = request.uri().path();
+    let original = [
+        ("url.path", path),
+        ("user_agent.original", user_agent),
+        ("http.request.method_original", request.method().as_str()),
+    ];
     // An invalid or missing header gives an empty context: the span becomes a root.
     let parent = telemetry::propagation::extract_http(request.headers());
-    telemetry::spans::start_with_shared(
-        SpanBuilder::from_name(if method == OTHER_METHOD {
-            "HTTP"
-        } else {
-            method
-        })
-        .with_kind(SpanKind::Server)
-        .with_attributes(attributes),
+    let (name, strings) = if method == OTHER_METHOD {
+        ("HTTP", &original[..])
+    } else {
+        (method, &original[..2])
+    };
+    telemetry::spans::start_with(
+        SpanBuilder::from_name(name).with_kind(SpanKind::Server),
         &SHARED[method_index],
+        strings,
         &parent,
     )
 }

@@ -286,12 +286,13 @@ async fn send_batch(
     let spans = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
     let request_cx = Context::current();
-    let span = |operation: &QueueOperation, kind: SpanKind, attribute: KeyValue| {
-        telemetry::spans::start_with_shared(
-            SpanBuilder::from_name(operation.name)
-                .with_kind(kind)
-                .with_attributes([attribute]),
+    // A producer span names its task; a batch's "send" span, its size.
+    let producer = |operation: &QueueOperation, task: &Task| {
+        let mut id = uuid::Uuid::encode_buffer();
+        telemetry::spans::start_with(
+            SpanBuilder::from_name(operation.name).with_kind(SpanKind::Producer),
             &operation.shared,
+            &[("task.id", task.id.hyphenated().encode_lower(&mut id))],
             &request_cx,
         )
     };
@@ -299,11 +300,7 @@ async fn send_batch(
     // "send" span is the producer span whose context the message carries. In a batch of several,
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
     let lone = match batch {
-        [task] => Some(span(
-            &spans.send,
-            SpanKind::Producer,
-            KeyValue::new("task.id", task.id.to_string()),
-        )),
+        [task] => Some(producer(&spans.send, task)),
         _ => None,
     };
     let mut pending: Vec<(Task, OutgoingMessage)> = batch
@@ -312,11 +309,7 @@ async fn send_batch(
             let trace = match &lone {
                 Some(cx) => telemetry::propagation::inject_message(cx),
                 None => {
-                    let cx = span(
-                        &spans.create,
-                        SpanKind::Producer,
-                        KeyValue::new("task.id", task.id.to_string()),
-                    );
+                    let cx = producer(&spans.create, task);
                     telemetry::spans::finish(&cx, false);
                     telemetry::propagation::inject_message(&cx)
                 }
@@ -338,10 +331,16 @@ async fn send_batch(
         }
         let (tasks, messages): (Vec<Task>, Vec<OutgoingMessage>) = pending.into_iter().unzip();
         let attempt_cx = lone.clone().unwrap_or_else(|| {
-            span(
-                &spans.send,
-                SpanKind::Client,
-                KeyValue::new("messaging.batch.message_count", messages.len() as i64),
+            telemetry::spans::start_with(
+                SpanBuilder::from_name(spans.send.name)
+                    .with_kind(SpanKind::Client)
+                    .with_attributes([KeyValue::new(
+                        "messaging.batch.message_count",
+                        messages.len() as i64,
+                    )]),
+                &spans.send.shared,
+                &[],
+                &request_cx,
             )
         });
         let outcome = match intake {
@@ -370,7 +369,7 @@ async fn send_batch(
                             if let Some(cx) = &lone {
                                 telemetry::spans::record(
                                     cx,
-                                    KeyValue::new("messaging.message.id", id.clone()),
+                                    KeyValue::new("messaging.message.id", id),
                                 );
                             }
                             sent.push(task);
