@@ -15,21 +15,17 @@ use opentelemetry::{
 };
 use opentelemetry_aws::trace::xray_propagator::span_context_from_str;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use task_core::queue::{MessageTrace, TRACEPARENT, TRACESTATE, TraceParent};
+use task_core::queue::{MessageTrace, TraceParent};
 
 /// A message's W3C headers, for the W3C propagator to read.
 struct MessageExtractor<'a>(&'a MessageTrace);
 
 impl Extractor for MessageExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            TRACEPARENT => self.0.parent.as_ref().map(TraceParent::as_str),
-            TRACESTATE => self.0.state.as_deref(),
-            _ => None,
-        }
+        self.0.attribute(key)
     }
     fn keys(&self) -> Vec<&str> {
-        vec![TRACEPARENT, TRACESTATE]
+        self.0.attributes().map(|(name, _)| name).collect()
     }
 }
 
@@ -114,6 +110,7 @@ mod tests {
 
     use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
     use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
+    use task_core::queue::{TRACEPARENT, TRACESTATE};
 
     use super::*;
 

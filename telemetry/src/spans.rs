@@ -91,7 +91,7 @@ pub fn start(builder: SpanBuilder, parent: &Context) -> Context {
 
 /// [`start`], the span carrying `shared`, then the builder's attributes, then `strings`: string
 /// attributes the caller only has borrowed (a path, a header, an id), encoded straight into the
-/// span with no `String` or `KeyValue` made for them (on the API, six allocations per request
+/// span with no `String` or `KeyValue` made for them (on the API, five allocations per request
 /// fewer). The sampler is shown only the builder's attributes: the samplers
 /// `OTEL_TRACES_SAMPLER` names decide on the trace id and the parent alone.
 #[must_use]

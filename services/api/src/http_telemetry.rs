@@ -173,17 +173,18 @@ fn start_server_span(request: &Request, method_index: usize) -> Context {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let path = request.uri().path();
-    let original = [
+    let strings = [
         ("url.path", path),
         ("user_agent.original", user_agent),
         ("http.request.method_original", request.method().as_str()),
     ];
     // An invalid or missing header gives an empty context: the span becomes a root.
     let parent = telemetry::propagation::extract_http(request.headers());
+    // The original method is recorded only when it is not one of the known ones.
     let (name, strings) = if method == OTHER_METHOD {
-        ("HTTP", &original[..])
+        ("HTTP", &strings[..])
     } else {
-        (method, &original[..2])
+        (method, &strings[..2])
     };
     telemetry::spans::start_with(
         SpanBuilder::from_name(name).with_kind(SpanKind::Server),

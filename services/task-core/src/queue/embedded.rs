@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{
     EntryResult, MessageTrace, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
-    ReceivedMessage, Redrive, TRACEPARENT, TRACESTATE, TraceParent, check_batch, check_receive,
-    check_send, check_visibility,
+    ReceivedMessage, Redrive, TRACEPARENT, check_batch, check_receive, check_send,
+    check_visibility,
 };
 use crate::{
     clock::now_ms,
@@ -105,13 +105,7 @@ fn attributes_json(trace: &MessageTrace) -> String {
 
 /// The trace's message attributes by name.
 fn attributes_map(trace: &MessageTrace) -> BTreeMap<&'static str, &str> {
-    [
-        (TRACEPARENT, trace.parent.as_ref().map(TraceParent::as_str)),
-        (TRACESTATE, trace.state.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k, v?)))
-    .collect()
+    trace.attributes().collect()
 }
 
 /// The trace of a row: its attributes' JSON (which rows of older versions wrote from a map of
@@ -503,6 +497,7 @@ impl Queue for EmbeddedQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::TraceParent;
 
     #[test]
     fn a_trace_is_written_as_serde_json_writes_its_attributes_and_reads_back() {

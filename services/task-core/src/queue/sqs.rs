@@ -18,8 +18,7 @@ use aws_sdk_sqs::{
 
 use super::{
     EntryResult, MessageTrace, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
-    ReceivedMessage, Redrive, TRACEPARENT, TRACESTATE, TraceParent, check_batch, check_receive,
-    check_send, check_visibility,
+    ReceivedMessage, Redrive, check_batch, check_receive, check_send, check_visibility,
 };
 use crate::aws::{AwsFailure, classify};
 
@@ -175,15 +174,7 @@ impl SqsQueue {
             let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(&m.body);
-            let attributes = [
-                (
-                    TRACEPARENT,
-                    m.trace.parent.as_ref().map(TraceParent::as_str),
-                ),
-                (TRACESTATE, m.trace.state.as_deref()),
-            ];
-            for (k, v) in attributes {
-                let Some(v) = v else { continue };
+            for (k, v) in m.trace.attributes() {
                 let value = MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(v)

@@ -138,8 +138,26 @@ impl MessageTrace {
             .or_else(|| self.parent.as_ref().map(TraceParent::to_xray))
     }
 
-    /// The trace from message attributes (by name, as [`TRACEPARENT`] and [`TRACESTATE`]) and
-    /// an `AWSTraceHeader`. A malformed `traceparent` is left out, as a consumer would ignore it.
+    /// The message attribute of this name ([`TRACEPARENT`] or [`TRACESTATE`]), if set.
+    #[must_use]
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        match name {
+            TRACEPARENT => self.parent.as_ref().map(TraceParent::as_str),
+            TRACESTATE => self.state.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The message attributes that carry this trace, by name: what a backend stores or sends.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [TRACEPARENT, TRACESTATE]
+            .into_iter()
+            .filter_map(|name| Some((name, self.attribute(name)?)))
+    }
+
+    /// The trace from message attributes (by name, as [`MessageTrace::attributes`] gives them)
+    /// and an `AWSTraceHeader`. A malformed `traceparent` is left out, as a consumer would
+    /// ignore it.
     #[must_use]
     pub fn from_attributes<'a>(
         mut attribute: impl FnMut(&str) -> Option<&'a str>,
@@ -219,5 +237,30 @@ mod tests {
             Some("Root=1-1-2;Parent=3;Sampled=0")
         );
         assert_eq!(MessageTrace::default().xray_header(), None);
+    }
+
+    #[test]
+    fn attributes_read_back_into_the_same_trace() {
+        let trace = MessageTrace {
+            parent: Some(TraceParent::new(TRACE, SPAN, 0x01)),
+            state: Some("vendor=v1".into()),
+            xray: None,
+        };
+        let attributes: Vec<(&str, &str)> = trace.attributes().collect();
+        assert_eq!(
+            attributes.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [TRACEPARENT, TRACESTATE]
+        );
+        let back = MessageTrace::from_attributes(
+            |k| {
+                attributes
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| *v)
+            },
+            None,
+        );
+        assert_eq!(back, trace);
+        assert_eq!(MessageTrace::default().attributes().count(), 0);
     }
 }
