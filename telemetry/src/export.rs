@@ -461,43 +461,42 @@ impl SpanSink {
         if !span.context.is_sampled() {
             return;
         }
-        let Some(run) = self.run() else {
-            // The thread is exiting and its run is gone: this span goes to the queue alone.
-            if !self.shared.refuses_span() {
-                let mut alone = Batch::default();
-                alone.encode(scope, span);
-                self.shared.hand_off(&mut alone);
+        let pushed = RUNS.try_with(|runs| {
+            let mut runs = runs.borrow_mut();
+            let mut run = lock(self.run(&mut runs));
+            // Read under the run's lock, which the exporter's last collection takes after
+            // setting `closed`: a span is either in that collection or counted here.
+            if self.shared.refuses_span() {
+                return;
             }
-            return;
-        };
-        let mut run = lock(&run);
-        // Read under the run's lock, which the exporter's last collection takes after setting
-        // `closed`: a span is either in that collection or counted here.
-        if self.shared.refuses_span() {
-            return;
-        }
-        run.encode(scope, span);
-        if run.spans >= HAND_OFF_SPANS.min(self.shared.max_batch) {
-            self.shared.hand_off(&mut run);
+            run.encode(scope, span);
+            if run.spans >= HAND_OFF_SPANS.min(self.shared.max_batch) {
+                self.shared.hand_off(&mut run);
+            }
+        });
+        // The thread is exiting and its run is gone: this span goes to the queue alone.
+        if pushed.is_err() && !self.shared.refuses_span() {
+            let mut alone = Batch::default();
+            alone.encode(scope, span);
+            self.shared.hand_off(&mut alone);
         }
     }
 
-    /// This thread's run for this sink, made and registered on first use; `None` once the
-    /// thread's locals are being destroyed.
-    fn run(&self) -> Option<Run> {
-        RUNS.try_with(|runs| {
-            let mut runs = runs.borrow_mut();
-            let me = Arc::as_ptr(&self.shared);
-            if let Some((_, run)) = runs.iter().find(|(sink, _)| sink.as_ptr() == me) {
-                return Arc::clone(run);
+    /// This thread's run for this sink, from the thread's `runs`; made and registered on first
+    /// use. Borrowed, not cloned: a span pays no reference count for it.
+    fn run<'a>(&self, runs: &'a mut Vec<(Weak<Shared>, Run)>) -> &'a Run {
+        let me = Arc::as_ptr(&self.shared);
+        let at = match runs.iter().position(|(sink, _)| sink.as_ptr() == me) {
+            Some(at) => at,
+            None => {
+                runs.retain(|(sink, _)| sink.strong_count() > 0);
+                let run = Arc::new(Mutex::new(Batch::default()));
+                lock(&self.shared.runs).push(Arc::clone(&run));
+                runs.push((Arc::downgrade(&self.shared), run));
+                runs.len() - 1
             }
-            runs.retain(|(sink, _)| sink.strong_count() > 0);
-            let run = Arc::new(Mutex::new(Batch::default()));
-            lock(&self.shared.runs).push(Arc::clone(&run));
-            runs.push((Arc::downgrade(&self.shared), Arc::clone(&run)));
-            run
-        })
-        .ok()
+        };
+        &runs[at].1
     }
 }
 

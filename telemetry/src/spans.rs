@@ -20,7 +20,7 @@
 //! With telemetry not installed (or `OTEL_SDK_DISABLED=true`) no span is started: [`start`]
 //! returns the parent context unchanged, and recording on its span does nothing.
 
-use std::{borrow::Cow, sync::OnceLock, time::SystemTime};
+use std::{borrow::Cow, cell::RefCell, sync::OnceLock, time::SystemTime};
 
 use opentelemetry::{
     Context, InstrumentationScope, KeyValue,
@@ -193,8 +193,7 @@ impl Recorder {
             name: builder.name,
             kind,
             start: builder.start_time.unwrap_or_else(opentelemetry::time::now),
-            // Room for a few more attributes than the builder's, so the buffer grows rarely.
-            attributes: Vec::with_capacity(shared.encoded.len() + 256),
+            attributes: attribute_buffer(shared.encoded.len()),
             attribute_count: 0,
             dropped_attributes: 0,
             events: Vec::new(),
@@ -225,6 +224,44 @@ impl Recorder {
             recorder: self,
         }
     }
+}
+
+thread_local! {
+    /// Attribute buffers of spans this thread ended, for the spans it starts next: without them
+    /// every span allocates one and frees it at its end.
+    static BUFFERS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread: a few spans are open at a time on each (a request's server and
+/// producer spans), and a buffer grown past [`MAX_KEPT_BUFFER`] by a large span is not kept.
+const MAX_KEPT_BUFFERS: usize = 8;
+const MAX_KEPT_BUFFER: usize = 4096;
+
+/// An empty buffer with room for `shared` bytes and a few more attributes, so it grows rarely.
+fn attribute_buffer(shared: usize) -> Vec<u8> {
+    let room = shared + 256;
+    let mut buffer = BUFFERS
+        .try_with(|b| b.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    buffer.reserve(room);
+    buffer
+}
+
+/// Keeps `buffer` for this thread's next span.
+fn keep_buffer(mut buffer: Vec<u8>) {
+    if buffer.capacity() > MAX_KEPT_BUFFER {
+        return;
+    }
+    buffer.clear();
+    // Once the thread's locals are gone (it is exiting), the buffer is freed.
+    let _ = BUFFERS.try_with(|b| {
+        let mut kept = b.borrow_mut();
+        if kept.len() < MAX_KEPT_BUFFERS {
+            kept.push(buffer);
+        }
+    });
 }
 
 /// Cuts `items` to `limit`, returning how many were cut.
@@ -371,6 +408,7 @@ impl opentelemetry::trace::Span for RequestSpan {
                 status: &r.status,
             },
         );
+        keep_buffer(r.attributes);
     }
 }
 

@@ -167,29 +167,31 @@ static SHARED: LazyLock<Vec<SharedAttributes>> = LazyLock::new(|| {
 /// Starts the server span of `request`, whose method has `method_index` in [`METHOD_LABELS`].
 fn start_server_span(request: &Request, method_index: usize) -> Context {
     let method = METHOD_LABELS[method_index];
-    let user_agent = request
+    let mut strings = [("url.path", request.uri().path()); 3];
+    let mut count = 1;
+    // Recorded only when sent: an empty value would claim a client that sent an empty header.
+    if let Some(user_agent) = request
         .headers()
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let path = request.uri().path();
-    let strings = [
-        ("url.path", path),
-        ("user_agent.original", user_agent),
-        ("http.request.method_original", request.method().as_str()),
-    ];
+    {
+        strings[count] = ("user_agent.original", user_agent);
+        count += 1;
+    }
+    // The original method is recorded only when it is not one of the known ones.
+    let name = if method == OTHER_METHOD {
+        strings[count] = ("http.request.method_original", request.method().as_str());
+        count += 1;
+        "HTTP"
+    } else {
+        method
+    };
     // An invalid or missing header gives an empty context: the span becomes a root.
     let parent = telemetry::propagation::extract_http(request.headers());
-    // The original method is recorded only when it is not one of the known ones.
-    let (name, strings) = if method == OTHER_METHOD {
-        ("HTTP", &strings[..])
-    } else {
-        (method, &strings[..2])
-    };
     telemetry::spans::start_with(
         SpanBuilder::from_name(name).with_kind(SpanKind::Server),
         &SHARED[method_index],
-        strings,
+        &strings[..count],
         &parent,
     )
 }

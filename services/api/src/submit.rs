@@ -238,7 +238,11 @@ pub async fn enqueue(
 
     let mut accepted = Vec::with_capacity(tasks.len());
     let mut failed: Vec<(Task, QueueError)> = Vec::new();
-    for batch in tasks.chunks(MAX_BATCH) {
+    // Owned batches, so a task moves into its message's entry instead of being copied there.
+    let mut rest = tasks;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(MAX_BATCH));
+        let batch = std::mem::replace(&mut rest, tail);
         let (sent, lost) = send_batch(state, intake, batch).await;
         accepted.extend(sent);
         failed.extend(lost);
@@ -280,7 +284,7 @@ pub async fn enqueue(
 async fn send_batch(
     state: &AppState,
     intake: Option<&dyn Intake>,
-    batch: &[Task],
+    batch: Vec<Task>,
 ) -> (Vec<Task>, Vec<(Task, QueueError)>) {
     let queue = &state.backends.queue;
     let spans = &state.queue_spans;
@@ -299,31 +303,26 @@ async fn send_batch(
     // The messaging conventions: a lone message is created and sent in one operation, so its
     // "send" span is the producer span whose context the message carries. In a batch of several,
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
-    let lone = match batch {
+    let lone = match batch.as_slice() {
         [task] => Some(producer(&spans.send, task)),
         _ => None,
     };
     let mut pending: Vec<(Task, OutgoingMessage)> = batch
-        .iter()
+        .into_iter()
         .map(|task| {
             let trace = match &lone {
                 Some(cx) => telemetry::propagation::inject_message(cx),
                 None => {
-                    let cx = producer(&spans.create, task);
+                    let cx = producer(&spans.create, &task);
                     telemetry::spans::finish(&cx, false);
                     telemetry::propagation::inject_message(&cx)
                 }
             };
-            (
-                task.clone(),
-                OutgoingMessage {
-                    body: task.message().to_body(),
-                    trace,
-                },
-            )
+            let body = task.message().to_body();
+            (task, OutgoingMessage { body, trace })
         })
         .collect();
-    let mut sent = Vec::with_capacity(batch.len());
+    let mut sent = Vec::with_capacity(pending.len());
     let mut last_errors: Vec<QueueError> = Vec::new();
     for attempt in 0..SEND_ATTEMPTS {
         if attempt > 0 {

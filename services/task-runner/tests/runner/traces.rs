@@ -114,6 +114,10 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
         assert_eq!(server.attr("http.request.method"), "POST");
         assert_eq!(server.attr("http.route"), "/api/tasks");
         assert_eq!(server.attr("http.response.status_code"), "202");
+        assert!(
+            !server.attributes.contains_key("user_agent.original"),
+            "no User-Agent header, no attribute"
+        );
 
         let producer = of_task(&in_trace, PRODUCER, id)
             .next()
@@ -250,6 +254,7 @@ async fn an_incoming_trace_header_becomes_the_parent(env: Env) {
         let r = client
             .get(format!("{url}/api/stats"))
             .header(header, value)
+            .header(reqwest::header::USER_AGENT, "traces-test/1")
             .send()
             .await
             .expect("get");
@@ -268,6 +273,8 @@ async fn an_incoming_trace_header_becomes_the_parent(env: Env) {
             "{header}: the caller's span is the parent"
         );
         assert_eq!(server.attr("http.route"), "/api/stats");
+        assert_eq!(server.attr("url.path"), "/api/stats");
+        assert_eq!(server.attr("user_agent.original"), "traces-test/1");
     }
 }
 
