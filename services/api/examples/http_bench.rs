@@ -12,8 +12,7 @@
 //! 3. The API's resident memory (VmHWM, the peak) after the load.
 //! 4. Telemetry overhead: the API's maximum rate with every span exported over OTLP (100%
 //!    sampling) to a real OTLP receiver, against the API with telemetry off (no spans, no logs),
-//!    runs taking turns as in 1. Two exporting servers: one with the default export batch (512
-//!    spans), one with batches sized for its span rate (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096`).
+//!    alternating runs as in 1.
 //!
 //! Run: `cargo build --release -p api --bin api --example http_bench &&
 //!       target/release/examples/http_bench`
@@ -143,9 +142,6 @@ fn wait_listening(port: u16) {
 
 /// Seconds of each wrk run.
 const WRK_SECONDS: f64 = 10.0;
-
-/// The export batch, in spans, of the third server of the telemetry measurement.
-const LARGE_BATCH: &str = "4096";
 /// wrk's connections. The API group-commits the rows of concurrent requests, so it needs more
 /// requests in flight than the bare handler to keep both cores busy: at 32 connections a tenth of
 /// the machine sat idle while requests waited for the commit in flight (at 128, 3 %), and its
@@ -155,11 +151,11 @@ const WRK_CONNECTIONS: usize = 128;
 /// shared machine's speed touches both alike; the median of each is reported.
 const ROUNDS: usize = 5;
 
-/// Requests per second of each of `N` servers, [`ROUNDS`] wrk runs each, taking turns, and the
+/// Requests per second of each of two servers, [`ROUNDS`] alternating wrk runs each, and the
 /// share of the machine's CPU time that was busy during each server's runs.
-fn rounds<const N: usize>(ports: [u16; N], script: &PathBuf) -> ([Vec<f64>; N], [f64; N]) {
-    let mut out: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
-    let mut ticks = [(0, 0); N];
+fn rounds(ports: [u16; 2], script: &PathBuf) -> ([Vec<f64>; 2], [f64; 2]) {
+    let mut out = [Vec::new(), Vec::new()];
+    let mut ticks = [(0, 0); 2];
     for _ in 0..ROUNDS {
         for ((runs, port), (busy, all)) in out.iter_mut().zip(ports).zip(ticks.iter_mut()) {
             let before = machine_ticks();
@@ -170,7 +166,7 @@ fn rounds<const N: usize>(ports: [u16; N], script: &PathBuf) -> ([Vec<f64>; N], 
         }
     }
     let share = |(busy, all): (u64, u64)| busy as f64 / all.max(1) as f64;
-    (out, ticks.map(share))
+    (out, [share(ticks[0]), share(ticks[1])])
 }
 
 /// The machine's busy and total CPU ticks so far, from the `cpu` line of /proc/stat (idle and
@@ -477,46 +473,29 @@ fn orchestrate() {
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     );
-    let exported_env = |batch: Option<&str>| {
-        let mut env = vec![
+    let (on, on_port) = start_api(
+        "api-telemetry-on",
+        &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()),
             ("OTEL_TRACES_SAMPLER", "always_on".into()),
-            // ~100k spans/s: the default queue (2,048) holds 20 ms of them, and the receiver,
+            // ~130k spans/s: the default queue (2,048) holds 16 ms of them, and the receiver,
             // sharing two cores with wrk and the API, answered late often enough to drop 6 % of
             // the spans of a measured run. Sized as an operator would for this rate.
             ("OTEL_BSP_MAX_QUEUE_SIZE", "65536".into()),
-        ];
-        env.extend(batch.map(|b| ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", b.to_owned())));
-        env
-    };
-    // The default export batch (512 spans) means ~200 export calls a second at this rate, and
-    // each call's HTTP/2 exchange costs the exporter more than its bytes do; the second server
-    // sends batches sized for the rate (~1.2 MB, under the collector's 4 MiB gRPC limit).
-    let (on, on_port) = start_api("api-telemetry-on", &exported_env(None));
-    let (large, large_port) = start_api(
-        "api-telemetry-on-large-batches",
-        &exported_env(Some(LARGE_BATCH)),
+        ],
     );
-    let servers = [&off, &on, &large];
-    let servers_cpu = || servers.map(|s| cpu_seconds(s.0.id()));
-    let (cpu_before, receiver_before) = (servers_cpu(), cpu_seconds(std::process::id()));
-    let ([off_rounds, on_rounds, large_rounds], [off_busy, on_busy, large_busy]) =
-        rounds([off_port, on_port, large_port], &script);
-    let cpu_after = servers_cpu();
+    let servers_cpu = |a: &Server, b: &Server| [cpu_seconds(a.0.id()), cpu_seconds(b.0.id())];
+    let (cpu_before, receiver_before) = (servers_cpu(&off, &on), cpu_seconds(std::process::id()));
+    let ([off_rounds, on_rounds], [off_busy, on_busy]) = rounds([off_port, on_port], &script);
+    let cpu_after = servers_cpu(&off, &on);
     // This process hosts the receiver; it idles while the telemetry-off server is measured.
     let receiver_cpu = cpu_seconds(std::process::id()) - receiver_before;
-    let [off_cpu, on_cpu, large_cpu] = [0, 1, 2].map(|i| cpu_after[i] - cpu_before[i]);
+    let (off_cpu, on_cpu) = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]);
     drop(off);
     on.stop();
-    large.stop();
     let exported = receiver.span_count();
-    let dropped = ["api-telemetry-on", "api-telemetry-on-large-batches"]
-        .map(|name| dropped_spans(&dir.path().join(format!("{name}.log"))));
-    let (off_rps, on_rps, large_rps) = (
-        median(&off_rounds),
-        median(&on_rounds),
-        median(&large_rounds),
-    );
+    let dropped = dropped_spans(&dir.path().join("api-telemetry-on.log"));
+    let (off_rps, on_rps) = (median(&off_rounds), median(&on_rounds));
 
     println!("{:<48} {:>12}", "case", "value");
     println!(
@@ -566,31 +545,12 @@ fn orchestrate() {
         on_rps / off_rps
     );
     println!(
-        "{:<48} {:>12.0}",
-        format!("API, exported in batches of {LARGE_BATCH}, requests/s"),
-        large_rps
-    );
-    println!(
-        "{:<48} {:>12.2}",
-        format!("ratio exported ({LARGE_BATCH}) / off (goal >= 0.9)"),
-        large_rps / off_rps
-    );
-    println!(
         "{:<48} {:>12}",
-        format!("machine busy: off / exported / {LARGE_BATCH}"),
-        format!(
-            "{:.0} / {:.0} / {:.0} %",
-            off_busy * 100.0,
-            on_busy * 100.0,
-            large_busy * 100.0
-        )
+        "machine busy during wrk: off / exported",
+        busy(off_busy, on_busy)
     );
     println!("{:<48} {:>12}", "spans the receiver got", exported);
-    println!(
-        "{:<48} {:>12}",
-        format!("spans dropped: exported / {LARGE_BATCH} (goal 0)"),
-        format!("{} / {}", dropped[0], dropped[1])
-    );
+    println!("{:<48} {:>12}", "spans the API dropped (goal 0)", dropped);
     let runs = |r: &[f64]| {
         r.iter()
             .map(|v| format!("{v:.0}"))
@@ -605,11 +565,6 @@ fn orchestrate() {
         runs(&off_rounds)
     );
     println!("{:<48} {:>12}", "runs: API, exported", runs(&on_rounds));
-    println!(
-        "{:<48} {:>12}",
-        format!("runs: API, exported ({LARGE_BATCH})"),
-        runs(&large_rounds)
-    );
     // Per request CPU of the API process itself, which the receiver's share of the cores does
     // not distort.
     let per_request_us =
@@ -626,11 +581,6 @@ fn orchestrate() {
     );
     println!(
         "{:<48} {:>12.1}",
-        format!("API CPU per request, exported ({LARGE_BATCH}), us"),
-        per_request_us(large_cpu, &large_rounds)
-    );
-    println!(
-        "{:<48} {:>12.1}",
-        "receiver CPU during the exported runs, s", receiver_cpu
+        "receiver CPU during the exported run, s", receiver_cpu
     );
 }
