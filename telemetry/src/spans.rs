@@ -103,7 +103,13 @@ pub fn start_with(
 ) -> Context {
     match RECORDER.get() {
         Some(recorder) if !parent.is_telemetry_suppressed() => {
-            parent.with_span(recorder.start(builder, shared, strings, parent))
+            let mut span = recorder.start(builder, shared, strings, parent);
+            if span.recording.is_some() {
+                return parent.with_span(span);
+            }
+            // Sampled out (or nothing exported): the context needs only the span's ids, which it
+            // holds without boxing a span (one allocation, not two).
+            parent.with_remote_span_context(std::mem::replace(&mut span.context, SpanContext::NONE))
         }
         _ => parent.clone(),
     }

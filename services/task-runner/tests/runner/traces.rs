@@ -292,6 +292,22 @@ async fn the_standard_sampler_variable_is_honoured(env: Env) {
             .await
             .expect("get");
     }
+    // A sampled-out request still has a trace: its task records the trace id.
+    let r = client
+        .post(format!("{url}/api/tasks"))
+        .json(&json!({"kind": "cpu", "intensity": "light"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 202);
+    let body: Value = r.json().await.expect("json");
+    let trace_id = body["tasks"][0]["trace_id"].as_str().unwrap_or_default();
+    assert!(
+        trace_id.len() == 32
+            && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && trace_id.bytes().any(|b| b != b'0'),
+        "a trace id, got {body}"
+    );
     api.signal(libc::SIGTERM);
     assert_eq!(api.wait_exit(Duration::from_secs(30)).await, Some(0));
     assert!(receiver.spans().is_empty(), "always_off exports nothing");
