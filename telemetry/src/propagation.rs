@@ -143,7 +143,7 @@ mod tests {
             (back.trace_id(), back.span_id()),
             (sampled().trace_id(), sampled().span_id())
         );
-        assert!(inject_message(&Context::new()) == MessageTrace::default());
+        assert_eq!(inject_message(&Context::new()), MessageTrace::default());
     }
 
     /// What a message carries is what the propagators write, for every flag, id shape and trace

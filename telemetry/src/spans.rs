@@ -17,6 +17,9 @@
 //! become its events (`logs.rs`), and `tracing` spans opened inside it (the AWS SDK's) become its
 //! children.
 //!
+//! A span the sampler drops (or that nothing would export) is not kept at all: its context holds
+//! only its span context, so it still names its trace and parents its children.
+//!
 //! With telemetry not installed (or `OTEL_SDK_DISABLED=true`) no span is started: [`start`]
 //! returns the parent context unchanged, and recording on its span does nothing.
 

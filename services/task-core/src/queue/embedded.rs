@@ -90,7 +90,8 @@ impl MessageRow {
 fn attributes_json(trace: &MessageTrace) -> String {
     let (Some(parent), None) = (&trace.parent, &trace.state) else {
         // A map of strings always serializes.
-        return serde_json::to_string(&attributes_map(trace)).unwrap_or_else(|_| "{}".into());
+        let map: BTreeMap<&str, &str> = trace.attributes().collect();
+        return serde_json::to_string(&map).unwrap_or_else(|_| "{}".into());
     };
     // The common case, written directly: a `traceparent` is hex and dashes by construction, so
     // it needs none of the escaping serde_json would look for byte by byte.
@@ -101,11 +102,6 @@ fn attributes_json(trace: &MessageTrace) -> String {
     out.push_str(parent.as_str());
     out.push_str("\"}");
     out
-}
-
-/// The trace's message attributes by name.
-fn attributes_map(trace: &MessageTrace) -> BTreeMap<&'static str, &str> {
-    trace.attributes().collect()
 }
 
 /// The trace of a row: its attributes' JSON (which rows of older versions wrote from a map of
