@@ -13,6 +13,12 @@
 //! 4. Telemetry overhead: the API's maximum rate with every span exported over OTLP (100%
 //!    sampling) to a real OTLP receiver, against the API with telemetry off (no spans, no logs),
 //!    alternating runs as in 1.
+//! 5. The same two, loaded at the same time, each by its own `wrk` (1 thread, half the
+//!    connections), [`ROUNDS`] times: each server's CPU per request in each round. Drift in the
+//!    shared machine's speed moved alternating runs of one server by a quarter from one minute
+//!    to the next; loaded together, both see the same machine, so the ratio of their CPU per
+//!    request varies by a few per cent from round to round. On a machine the two fill, that
+//!    ratio is the ratio of their maximum rates at equal shares of the CPU.
 //!
 //! Run: `cargo build --release -p api --bin api --example http_bench &&
 //!       target/release/examples/http_bench`
@@ -159,7 +165,7 @@ fn rounds(ports: [u16; 2], script: &PathBuf) -> ([Vec<f64>; 2], [f64; 2]) {
     for _ in 0..ROUNDS {
         for ((runs, port), (busy, all)) in out.iter_mut().zip(ports).zip(ticks.iter_mut()) {
             let before = machine_ticks();
-            runs.push(wrk(port, script));
+            runs.push(wrk(port, script, 2, WRK_CONNECTIONS));
             let after = machine_ticks();
             *busy += after.0 - before.0;
             *all += after.1 - before.1;
@@ -194,11 +200,34 @@ fn median(runs: &[f64]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
-fn wrk(port: u16, script: &PathBuf) -> f64 {
+/// Each server's CPU per request (us) in [`ROUNDS`] rounds that load both at once, each
+/// `(port, pid)` by its own wrk with half of [`WRK_CONNECTIONS`].
+fn same_time_rounds(servers: [(u16, u32); 2], script: &PathBuf) -> Vec<[f64; 2]> {
+    (0..ROUNDS)
+        .map(|_| {
+            let before = servers.map(|(_, pid)| cpu_seconds(pid));
+            let rates = std::thread::scope(|s| {
+                servers
+                    .map(|(port, _)| s.spawn(move || wrk(port, script, 1, WRK_CONNECTIONS / 2)))
+                    .map(|run| run.join().expect("wrk thread"))
+            });
+            // Requests from the rate and the nominal duration: both runs last as long, so the
+            // ratio is exact even where the per-request figures are off by a fraction.
+            let mut per_request = [0.0; 2];
+            for (i, us) in per_request.iter_mut().enumerate() {
+                let cpu = cpu_seconds(servers[i].1) - before[i];
+                *us = cpu / (rates[i] * WRK_SECONDS) * 1e6;
+            }
+            per_request
+        })
+        .collect()
+}
+
+fn wrk(port: u16, script: &PathBuf, threads: usize, connections: usize) -> f64 {
     let out = Command::new("wrk")
         .args([
-            "-t2".to_owned(),
-            format!("-c{WRK_CONNECTIONS}"),
+            format!("-t{threads}"),
+            format!("-c{connections}"),
             format!("-d{WRK_SECONDS}s"),
             "-s".to_owned(),
         ])
@@ -490,6 +519,8 @@ fn orchestrate() {
     let cpu_after = servers_cpu(&off, &on);
     // This process hosts the receiver; it idles while the telemetry-off server is measured.
     let receiver_cpu = cpu_seconds(std::process::id()) - receiver_before;
+    eprintln!("measuring telemetry overhead with both loaded at once, {ROUNDS} rounds ...");
+    let together = same_time_rounds([(off_port, off.0.id()), (on_port, on.0.id())], &script);
     let (off_cpu, on_cpu) = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]);
     drop(off);
     on.stop();
@@ -582,5 +613,31 @@ fn orchestrate() {
     println!(
         "{:<48} {:>12.1}",
         "receiver CPU during the exported run, s", receiver_cpu
+    );
+    let ratios: Vec<f64> = together.iter().map(|[off, on]| off / on).collect();
+    println!(
+        "{:<48} {:>12.2}",
+        "loaded together: CPU per request off / exported",
+        median(&ratios)
+    );
+    println!(
+        "{:<48} {:>12}",
+        "runs: loaded together, off / exported",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let column = |i: usize| together.iter().map(|r| r[i]).collect::<Vec<_>>();
+    println!(
+        "{:<48} {:>12.1}",
+        "loaded together: CPU per request off, us",
+        median(&column(0))
+    );
+    println!(
+        "{:<48} {:>12.1}",
+        "loaded together: CPU per request exported, us",
+        median(&column(1))
     );
 }
