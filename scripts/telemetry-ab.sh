@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Telemetry's cost per API request, measured with both servers loaded at the same time: on a
+# shared host, alternating runs of one server drift by a quarter within a minute, while two
+# servers loaded together see the same machine (docs/benchmarks.md, telemetry run 42).
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/telemetry-ab.sh [--rounds N] [--seconds S] [--api BIN] [--other-api BIN] [VAR=VALUE ...]
+
+Starts two APIs on the embedded backend: one with telemetry off (OTEL_SDK_DISABLED=true,
+RUST_LOG=off), the other exporting every span (OTEL_TRACES_SAMPLER=always_on) to the OTLP
+receiver of `http_bench`, with VAR=VALUE added to its environment (for example
+OTEL_TRACES_SAMPLER=always_off or OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096). Then N rounds (default
+10) of S seconds (default 4) load both at once, each with `wrk -t1 -c64`. For each round it prints
+each server's CPU per request, and at the end the median and spread of off / other.
+
+--api is the telemetry-off server's binary (default target/release/api). --other-api is the other
+server's binary (default: the same), for comparing two builds.
+
+Needs: cargo build --release -p api --bin api --example http_bench; apt-get install -y wrk curl
+EOF
+}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+api="$root/target/release/api"
+other_api=""
+rounds=10
+seconds=4
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift ;;
+    --seconds) seconds="$2"; shift ;;
+    --api) api="$2"; shift ;;
+    --other-api) other_api="$2"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *=*) extra+=("$1") ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+other_api=${other_api:-$api}
+for tool in wrk curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk curl python3" >&2; exit 1; }
+done
+bench="$root/target/release/examples/http_bench"
+for bin in "$api" "$other_api" "$bench"; do
+  [ -x "$bin" ] || { echo "missing $bin: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"kind":"cpu","intensity":"light","fail_percent":10}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+"$bench" receiver >"$work/receiver" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
+off_port=$(free_port)
+other_port=$(free_port)
+env RUST_LOG=off OTEL_SDK_DISABLED=true "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
+pids+=($!)
+off_pid=$!
+env OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on \
+  OTEL_BSP_MAX_QUEUE_SIZE=65536 "${extra[@]}" \
+  "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
+pids+=($!)
+other_pid=$!
+for port in "$off_port" "$other_port"; do
+  for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+
+# CPU ticks (user + system) of a process: fields 14 and 15 of /proc/PID/stat.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+load() { wrk -t1 -c64 -d"$1"s -s "$work/post.lua" "http://127.0.0.1:$2/api/tasks" | awk '/requests in/ {print $1}'; }
+
+echo "warming up both (2 s) ..." >&2
+load 2 "$off_port" >/dev/null & warm=$!
+load 2 "$other_port" >/dev/null
+wait "$warm"
+for i in $(seq "$rounds"); do
+  echo "round $i of $rounds ($seconds s) ..." >&2
+  off0=$(ticks "$off_pid"); other0=$(ticks "$other_pid")
+  load "$seconds" "$off_port" >"$work/off.n" & run=$!
+  load "$seconds" "$other_port" >"$work/other.n"
+  wait "$run"
+  echo "$(cat "$work/off.n") $(($(ticks "$off_pid") - off0)) $(cat "$work/other.n") $(($(ticks "$other_pid") - other0))"
+done >"$work/rounds"
+
+python3 - "$work/rounds" "$(getconf CLK_TCK)" <<'EOF'
+import statistics, sys
+
+hz = int(sys.argv[2])
+ratios = []
+print(f"{'round':>5} {'off, us/request':>16} {'other, us/request':>18} {'off / other':>12}")
+for i, line in enumerate(open(sys.argv[1]), 1):
+    off_n, off_t, other_n, other_t = map(int, line.split())
+    off_us, other_us = off_t / hz / off_n * 1e6, other_t / hz / other_n * 1e6
+    ratios.append(off_us / other_us)
+    print(f"{i:>5} {off_us:>16.1f} {other_us:>18.1f} {ratios[-1]:>12.3f}")
+spread = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
+print(f"off / other CPU per request: median {statistics.median(ratios):.3f}, sd {spread:.3f}")
+EOF
