@@ -40,25 +40,15 @@ done
 bench="$root/target/release/examples/http_bench"
 [ -x "$api" ] && [ -x "$bench" ] || { echo "build first: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-cat >"$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.body = '{"kind":"cpu","intensity":"light","fail_percent":10}'
-wrk.headers["Content-Type"] = "application/json"
-EOF
+. "$root/scripts/lib/api-load.sh"
 
 env=(RUST_LOG=off OTEL_SDK_DISABLED=true)
 if ! $off; then
-  "$bench" receiver >"$work/receiver" &
-  pids+=($!)
-  for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
-  env=(OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on
+  start_receiver
+  env=(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" OTEL_TRACES_SAMPLER=always_on
     OTEL_BSP_MAX_QUEUE_SIZE=65536)
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 echo "starting the API under callgrind on port $port ..." >&2
 env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
   "$api" --port "$port" --data-dir "$work/data" >"$work/api.log" 2>&1 &
@@ -67,10 +57,10 @@ pids+=("$api_pid")
 for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
 url="http://127.0.0.1:$port/api/tasks"
 echo "warming up (5 s) ..." >&2
-wrk -t1 -c4 -d5s -s "$work/post.lua" "$url" >/dev/null
+wrk -t1 -c4 -d5s -s "$post_lua" "$url" >/dev/null
 callgrind_control --zero "$api_pid" >/dev/null
 echo "measuring (${seconds} s) ..." >&2
-requests=$(wrk -t1 -c4 -d"${seconds}s" -s "$work/post.lua" "$url" | awk '/requests in/ {print $1}')
+requests=$(wrk -t1 -c4 -d"${seconds}s" -s "$post_lua" "$url" | awk '/requests in/ {print $1}')
 callgrind_control --dump "$api_pid" >/dev/null
 dump=$(ls "$work"/callgrind.*.1)
 [ -z "$keep" ] || cp "$dump" "$keep"

@@ -49,26 +49,15 @@ for bin in "$api" "$other_api" "$bench"; do
   [ -x "$bin" ] || { echo "missing $bin: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-cat >"$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.body = '{"kind":"cpu","intensity":"light","fail_percent":10}'
-wrk.headers["Content-Type"] = "application/json"
-EOF
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. "$root/scripts/lib/api-load.sh"
 
-"$bench" receiver >"$work/receiver" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
+start_receiver
 off_port=$(free_port)
 other_port=$(free_port)
 env RUST_LOG=off OTEL_SDK_DISABLED=true "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
 pids+=($!)
 off_pid=$!
-env OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on \
+env OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" OTEL_TRACES_SAMPLER=always_on \
   OTEL_BSP_MAX_QUEUE_SIZE=65536 "${extra[@]}" \
   "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
 pids+=($!)
@@ -79,7 +68,7 @@ done
 
 # CPU ticks (user + system) of a process: fields 14 and 15 of /proc/PID/stat.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-load() { wrk -t1 -c64 -d"$1"s -s "$work/post.lua" "http://127.0.0.1:$2/api/tasks" | awk '/requests in/ {print $1}'; }
+load() { wrk -t1 -c64 -d"$1"s -s "$post_lua" "http://127.0.0.1:$2/api/tasks" | awk '/requests in/ {print $1}'; }
 
 echo "warming up both (2 s) ..." >&2
 load 2 "$off_port" >/dev/null & warm=$!
