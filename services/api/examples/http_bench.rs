@@ -211,8 +211,8 @@ fn same_time_rounds(servers: [(u16, u32); 2], script: &PathBuf) -> Vec<[f64; 2]>
                     .map(|(port, _)| s.spawn(move || wrk(port, script, 1, WRK_CONNECTIONS / 2)))
                     .map(|run| run.join().expect("wrk thread"))
             });
-            // Requests from the rate and the nominal duration: both runs last as long, so the
-            // ratio is exact even where the per-request figures are off by a fraction.
+            // Requests from the rate and the nominal duration. The two runs start and end
+            // together, so the small error this makes cancels out of the ratio.
             let mut per_request = [0.0; 2];
             for (i, us) in per_request.iter_mut().enumerate() {
                 let cpu = cpu_seconds(servers[i].1) - before[i];
