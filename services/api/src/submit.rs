@@ -239,10 +239,9 @@ pub async fn enqueue(
     let mut accepted = Vec::with_capacity(tasks.len());
     let mut failed: Vec<(Task, QueueError)> = Vec::new();
     // Owned batches, so a task moves into its message's entry instead of being copied there.
-    let mut rest = tasks;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(MAX_BATCH));
-        let batch = std::mem::replace(&mut rest, tail);
+    let mut tasks = tasks.into_iter();
+    while tasks.len() > 0 {
+        let batch: Vec<Task> = tasks.by_ref().take(MAX_BATCH).collect();
         let (sent, lost) = send_batch(state, intake, batch).await;
         accepted.extend(sent);
         failed.extend(lost);
