@@ -34,19 +34,16 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+. "$root/scripts/lib/api-load.sh"
 for tool in valgrind callgrind_control callgrind_annotate wrk curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y valgrind wrk curl" >&2; exit 1; }
 done
-bench="$root/target/release/examples/http_bench"
 [ -x "$api" ] && [ -x "$bench" ] || { echo "build first: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
-
-. "$root/scripts/lib/api-load.sh"
 
 env=(RUST_LOG=off OTEL_SDK_DISABLED=true)
 if ! $off; then
   start_receiver
-  env=(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" OTEL_TRACES_SAMPLER=always_on
-    OTEL_BSP_MAX_QUEUE_SIZE=65536)
+  env=("${export_env[@]}")
 fi
 port=$(free_port)
 echo "starting the API under callgrind on port $port ..." >&2
@@ -54,7 +51,8 @@ env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.
   "$api" --port "$port" --data-dir "$work/data" >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")
-for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+# Valgrind starts it slowly.
+wait_ready "$port" 60
 url="http://127.0.0.1:$port/api/tasks"
 echo "warming up (5 s) ..." >&2
 wrk -t1 -c4 -d5s -s "$post_lua" "$url" >/dev/null

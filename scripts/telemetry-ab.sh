@@ -41,15 +41,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 other_api=${other_api:-$api}
+. "$root/scripts/lib/api-load.sh"
 for tool in wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk curl python3" >&2; exit 1; }
 done
-bench="$root/target/release/examples/http_bench"
 for bin in "$api" "$other_api" "$bench"; do
   [ -x "$bin" ] || { echo "missing $bin: cargo build --release -p api --bin api --example http_bench" >&2; exit 1; }
 done
-
-. "$root/scripts/lib/api-load.sh"
 
 start_receiver
 off_port=$(free_port)
@@ -57,14 +55,11 @@ other_port=$(free_port)
 env RUST_LOG=off OTEL_SDK_DISABLED=true "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
 pids+=($!)
 off_pid=$!
-env OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" OTEL_TRACES_SAMPLER=always_on \
-  OTEL_BSP_MAX_QUEUE_SIZE=65536 "${extra[@]}" \
-  "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
+env "${export_env[@]}" "${extra[@]}" "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
 pids+=($!)
 other_pid=$!
-for port in "$off_port" "$other_port"; do
-  for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-done
+wait_ready "$off_port" 10
+wait_ready "$other_port" 10
 
 # CPU ticks (user + system) of a process: fields 14 and 15 of /proc/PID/stat.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -80,6 +75,7 @@ for i in $(seq "$rounds"); do
   load "$seconds" "$off_port" >"$work/off.n" & run=$!
   load "$seconds" "$other_port" >"$work/other.n"
   wait "$run"
+  [ -s "$work/off.n" ] && [ -s "$work/other.n" ] || { echo "wrk failed in round $i" >&2; exit 1; }
   echo "$(cat "$work/off.n") $(($(ticks "$off_pid") - off0)) $(cat "$work/other.n") $(($(ticks "$other_pid") - other0))"
 done >"$work/rounds"
 

@@ -1,7 +1,8 @@
 # Shared by the scripts that load the API with wrk: a work directory removed on exit with the
-# processes started, the request wrk sends, free ports, and the OTLP receiver of `http_bench`.
-# Source it after setting `root` (the repository).
+# processes started, the request wrk sends, free ports, waiting for the API, and the OTLP
+# receiver of `http_bench`. Source it after setting `root` (the repository).
 
+bench="$root/target/release/examples/http_bench"
 work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -16,10 +17,23 @@ LUA
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Starts `http_bench receiver`; sets `endpoint` to its OTLP endpoint.
+# Waits up to $2 seconds for the API on loopback port $1 to be ready (`/readyz`); fails if it
+# is not.
+wait_ready() {
+  for _ in $(seq $(($2 * 10))); do
+    curl -fs -o /dev/null "http://127.0.0.1:$1/readyz" && return 0
+    sleep 0.1
+  done
+  echo "the API on port $1 was not ready within $2 s" >&2
+  return 1
+}
+
+# Starts `http_bench receiver`; sets `export_env` to what http_bench's exporting API runs with:
+# every span sent to it, and a queue sized for the benchmark's span rate.
 start_receiver() {
-  "$root/target/release/examples/http_bench" receiver >"$work/receiver" &
+  "$bench" receiver >"$work/receiver" &
   pids+=($!)
   for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
-  endpoint=$(head -1 "$work/receiver")
+  export_env=(OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on
+    OTEL_BSP_MAX_QUEUE_SIZE=65536)
 }
