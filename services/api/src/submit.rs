@@ -238,11 +238,10 @@ pub async fn enqueue(
 
     let mut accepted = Vec::with_capacity(tasks.len());
     let mut failed: Vec<(Task, QueueError)> = Vec::new();
-    // Owned batches, so a task moves into its message's entry instead of being copied there.
+    // Owned tasks, so each moves into its message's entry instead of being copied there.
     let mut tasks = tasks.into_iter();
     while tasks.len() > 0 {
-        let batch: Vec<Task> = tasks.by_ref().take(MAX_BATCH).collect();
-        let (sent, lost) = send_batch(state, intake, batch).await;
+        let (sent, lost) = send_batch(state, intake, &mut tasks).await;
         accepted.extend(sent);
         failed.extend(lost);
     }
@@ -278,13 +277,14 @@ pub async fn enqueue(
     Ok((accepted, rejected))
 }
 
-/// One batch with retries of what failed; returns (sent, not sent). Through `intake` when there
-/// is one: the tasks are recorded with their messages.
+/// The next batch of `tasks` (up to [`MAX_BATCH`]) with retries of what failed; returns (sent,
+/// not sent). Through `intake` when there is one: the tasks are recorded with their messages.
 async fn send_batch(
     state: &AppState,
     intake: Option<&dyn Intake>,
-    batch: Vec<Task>,
+    tasks: &mut std::vec::IntoIter<Task>,
 ) -> (Vec<Task>, Vec<(Task, QueueError)>) {
+    let size = tasks.len().min(MAX_BATCH);
     let queue = &state.backends.queue;
     let spans = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
@@ -302,12 +302,12 @@ async fn send_batch(
     // The messaging conventions: a lone message is created and sent in one operation, so its
     // "send" span is the producer span whose context the message carries. In a batch of several,
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
-    let lone = match batch.as_slice() {
+    let lone = match &tasks.as_slice()[..size] {
         [task] => Some(producer(&spans.send, task)),
         _ => None,
     };
-    let mut pending: Vec<(Task, OutgoingMessage)> = batch
-        .into_iter()
+    let mut pending: Vec<(Task, OutgoingMessage)> = tasks
+        .take(size)
         .map(|task| {
             let trace = match &lone {
                 Some(cx) => telemetry::propagation::inject_message(cx),
