@@ -5,29 +5,16 @@
 //! writes the X-Ray header as the `AWSTraceHeader` system attribute, so the X-Ray service map
 //! links the queue to both sides.
 
-use std::sync::OnceLock;
+use std::{str::FromStr as _, sync::OnceLock};
 
 use axum::http::HeaderName;
 use opentelemetry::{
     Context,
     propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator},
-    trace::{SpanContext, TraceContextExt},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 use opentelemetry_aws::trace::xray_propagator::span_context_from_str;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use task_core::queue::{MessageTrace, TraceParent};
-
-/// A message's W3C headers, for the W3C propagator to read.
-struct MessageExtractor<'a>(&'a MessageTrace);
-
-impl Extractor for MessageExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.attribute(key)
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.attributes().map(|(name, _)| name).collect()
-    }
-}
 
 /// The context a producer puts on a message: the span of `cx` as `traceparent`, and its trace
 /// state. Empty when `cx` has no valid span.
@@ -56,10 +43,21 @@ pub fn trace_id_hex(sc: &SpanContext) -> String {
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.
 pub fn extract_message(trace: &MessageTrace) -> Option<SpanContext> {
-    let cx = TraceContextPropagator::new().extract(&MessageExtractor(trace));
-    let from_w3c = cx.span().span_context().clone();
-    if from_w3c.is_valid() {
-        return Some(from_w3c);
+    // A `TraceParent` is well formed by construction, so its ids need no second parse; a
+    // malformed trace state is dropped, as the W3C propagator drops it.
+    if let Some(parent) = &trace.parent {
+        let state = trace
+            .state
+            .as_deref()
+            .and_then(|s| TraceState::from_str(s).ok())
+            .unwrap_or_default();
+        return Some(SpanContext::new(
+            TraceId::from_bytes(parent.trace_id()),
+            SpanId::from_bytes(parent.parent_id()),
+            TraceFlags::new(parent.flags()),
+            true,
+            state,
+        ));
     }
     trace
         .xray
@@ -108,8 +106,8 @@ pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
 mod tests {
     use std::collections::HashMap;
 
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
     use opentelemetry_aws::trace::xray_propagator::span_context_to_string;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
     use task_core::queue::{TRACEPARENT, TRACESTATE};
 
     use super::*;
@@ -131,7 +129,7 @@ mod tests {
         let trace = inject_message(&cx);
 
         assert_eq!(
-            trace.parent.as_ref().map(TraceParent::as_str),
+            trace.parent.as_ref().map(TraceParent::header).as_deref(),
             Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01")
         );
         assert_eq!(
@@ -180,8 +178,8 @@ mod tests {
                     let message = inject_message(&cx);
 
                     assert_eq!(
-                        message.parent.as_ref().map(TraceParent::as_str),
-                        expected.get(TRACEPARENT).map(String::as_str),
+                        message.parent.as_ref().map(TraceParent::header).as_ref(),
+                        expected.get(TRACEPARENT),
                         "{sc:?}"
                     );
                     assert_eq!(

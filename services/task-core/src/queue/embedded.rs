@@ -8,13 +8,13 @@
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params, types::ValueRef};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
     EntryResult, MessageTrace, OutgoingMessage, Queue, QueueError, QueueStats, Receipt,
-    ReceivedMessage, Redrive, TRACEPARENT, check_batch, check_receive, check_send,
+    ReceivedMessage, Redrive, TraceParent, check_batch, check_receive, check_send,
     check_visibility,
 };
 use crate::{
@@ -34,6 +34,9 @@ pub(crate) const SCHEMA: &str = "
         queue TEXT NOT NULL,
         message_id TEXT NOT NULL,
         body TEXT NOT NULL,
+        -- The trace's message attributes: a lone traceparent as its 25 bytes (a BLOB, a third of
+        -- its JSON: a byte less in every row is a byte less in every commit), anything else as
+        -- the JSON object SQS would hold, as every row of older versions does.
         attributes TEXT NOT NULL,
         trace_header TEXT,
         sent_at INTEGER NOT NULL,
@@ -67,8 +70,7 @@ pub(crate) struct MessageRow {
     names: Arc<Names>,
     pub(crate) id: String,
     body: String,
-    /// The trace's message attributes as a JSON object, as SQS keeps message attributes.
-    attributes: String,
+    attributes: StoredAttributes,
     /// Only a received X-Ray header kept for a message sent again: a consumer reads
     /// `traceparent` first, and SQS derives the header from it.
     trace_header: Option<String>,
@@ -80,35 +82,60 @@ impl MessageRow {
             names: Arc::clone(names),
             id: random_uuid().to_string(),
             body: message.body.clone(),
-            attributes: attributes_json(&message.trace),
+            attributes: StoredAttributes::of(&message.trace),
             trace_header: message.trace.xray.clone(),
         }
     }
 }
 
-/// `trace`'s message attributes as the JSON object `serde_json` writes for a map of them.
-fn attributes_json(trace: &MessageTrace) -> String {
-    let (Some(parent), None) = (&trace.parent, &trace.state) else {
-        // A map of strings always serializes.
-        let map: BTreeMap<&str, &str> = trace.attributes().collect();
-        return serde_json::to_string(&map).unwrap_or_else(|_| "{}".into());
-    };
-    // The common case, written directly: a `traceparent` is hex and dashes by construction, so
-    // it needs none of the escaping serde_json would look for byte by byte.
-    let mut out = String::with_capacity(TRACEPARENT.len() + parent.as_str().len() + 7);
-    out.push_str("{\"");
-    out.push_str(TRACEPARENT);
-    out.push_str("\":\"");
-    out.push_str(parent.as_str());
-    out.push_str("\"}");
-    out
+/// A message's trace as its row's `attributes` hold it.
+enum StoredAttributes {
+    /// The common case, a `traceparent` alone: [`TraceParent::to_bytes`], as a BLOB.
+    Parent([u8; TraceParent::BYTES]),
+    /// Anything else: the JSON object of the attributes, as `serde_json` writes a map of them.
+    Json(String),
 }
 
-/// The trace of a row: its attributes' JSON (which rows of older versions wrote from a map of
-/// any attributes) and its X-Ray header.
-fn row_trace(attributes: &str, trace_header: Option<String>) -> MessageTrace {
-    let map: BTreeMap<String, String> = serde_json::from_str(attributes).unwrap_or_default();
-    MessageTrace::from_attributes(|k| map.get(k).map(String::as_str), trace_header)
+impl StoredAttributes {
+    fn of(trace: &MessageTrace) -> Self {
+        if let (Some(parent), None) = (&trace.parent, &trace.state) {
+            return Self::Parent(parent.to_bytes());
+        }
+        let map: BTreeMap<&str, String> = trace.attributes().collect();
+        // A map of strings always serializes.
+        Self::Json(serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()))
+    }
+}
+
+impl rusqlite::ToSql for StoredAttributes {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Parent(bytes) => rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Self::Json(json) => {
+                rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(json.as_bytes()))
+            }
+        })
+    }
+}
+
+/// The trace of a row: its `attributes` (either form of [`StoredAttributes`]; unreadable ones
+/// give no parent, as a consumer would ignore a malformed `traceparent`) and its X-Ray header.
+fn row_trace(attributes: ValueRef<'_>, trace_header: Option<String>) -> MessageTrace {
+    match attributes {
+        ValueRef::Blob(bytes) => MessageTrace {
+            parent: TraceParent::from_bytes(bytes),
+            state: None,
+            xray: trace_header,
+        },
+        ValueRef::Text(json) => {
+            let map: BTreeMap<String, String> = serde_json::from_slice(json).unwrap_or_default();
+            MessageTrace::from_attributes(|k| map.get(k).map(String::as_str), trace_header)
+        }
+        _ => MessageTrace {
+            xray: trace_header,
+            ..MessageTrace::default()
+        },
+    }
 }
 
 /// Inserts messages within the caller's transaction.
@@ -286,7 +313,7 @@ fn take_visible(
                         message_id: r.get(1)?,
                         receipt: Receipt(r.get::<_, Option<String>>(2)?.unwrap_or_default()),
                         body: r.get(3)?,
-                        trace: row_trace(&r.get::<_, String>(4)?, r.get(5)?),
+                        trace: row_trace(r.get_ref(4)?, r.get(5)?),
                         receive_count: r.get(6)?,
                         sent_at_ms: r.get(7)?,
                     },
@@ -493,24 +520,30 @@ impl Queue for EmbeddedQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::TraceParent;
+
+    const PARENT: &str = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+    const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    /// The attributes as a row reads them back from SQLite.
+    fn stored(attributes: &StoredAttributes) -> rusqlite::types::Value {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        conn.query_row("SELECT ?1", [attributes], |r| r.get(0))
+            .expect("a bound value reads back")
+    }
 
     #[test]
-    fn a_trace_is_written_as_serde_json_writes_its_attributes_and_reads_back() {
-        let parent = TraceParent::parse("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01");
+    fn a_trace_is_stored_compactly_when_it_can_be_and_reads_back() {
+        let parent = TraceParent::parse(PARENT);
         let traces = [
             MessageTrace::default(),
             MessageTrace {
-                parent: parent.clone(),
+                parent,
                 ..MessageTrace::default()
             },
             MessageTrace {
                 parent,
                 state: Some("quote \" and back\\slash,tab\t\u{1}=ключ✓".into()),
-                xray: Some(
-                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-                        .into(),
-                ),
+                xray: Some(XRAY.into()),
             },
             MessageTrace {
                 state: Some("vendor=v1".into()),
@@ -518,36 +551,44 @@ mod tests {
             },
         ];
         for trace in traces {
-            let mut expected = BTreeMap::new();
-            if let Some(parent) = &trace.parent {
-                expected.insert("traceparent", parent.as_str());
+            let attributes = StoredAttributes::of(&trace);
+            let value = stored(&attributes);
+            match (&trace, &value) {
+                (
+                    MessageTrace {
+                        parent: Some(p),
+                        state: None,
+                        ..
+                    },
+                    rusqlite::types::Value::Blob(b),
+                ) => assert_eq!(b[..], p.to_bytes()),
+                (_, rusqlite::types::Value::Text(json)) => {
+                    let expected: BTreeMap<&str, String> = trace.attributes().collect();
+                    assert_eq!(
+                        *json,
+                        serde_json::to_string(&expected).unwrap(),
+                        "{trace:?}"
+                    );
+                }
+                _ => panic!("{trace:?} stored as {value:?}"),
             }
-            if let Some(state) = &trace.state {
-                expected.insert("tracestate", state.as_str());
-            }
-            let written = attributes_json(&trace);
-            assert_eq!(
-                written,
-                serde_json::to_string(&expected).unwrap(),
-                "{trace:?}"
-            );
-            assert_eq!(row_trace(&written, trace.xray.clone()), trace);
+            assert_eq!(row_trace((&value).into(), trace.xray.clone()), trace);
         }
     }
 
     #[test]
     fn rows_of_older_versions_read_back() {
-        let trace = row_trace(
-            r#"{"other":"x","traceparent":"00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"}"#,
-            Some(
-                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
-            ),
+        let older = format!(r#"{{"other":"x","traceparent":"{PARENT}"}}"#);
+        let trace = row_trace(ValueRef::Text(older.as_bytes()), Some(XRAY.into()));
+        assert_eq!(trace.parent, TraceParent::parse(PARENT));
+        assert!(trace.xray.is_some());
+        assert_eq!(
+            row_trace(ValueRef::Text(b"not json"), None),
+            MessageTrace::default()
         );
         assert_eq!(
-            trace.parent.map(|p| p.parent_id().to_owned()).as_deref(),
-            Some("53995c3f42cd8ad8")
+            row_trace(ValueRef::Blob(&[1; 24]), None),
+            MessageTrace::default()
         );
-        assert!(trace.xray.is_some());
-        assert_eq!(row_trace("not json", None), MessageTrace::default());
     }
 }

@@ -6,72 +6,113 @@
 //! `tracestate`) as message attributes, and the X-Ray header as the `AWSTraceHeader` system
 //! attribute, which the X-Ray service map reads to link the queue to both sides.
 
-use std::fmt::Write as _;
-
-/// A W3C `traceparent` of version `00`: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`,
-/// in lowercase. Only made from ids or by [`TraceParent::parse`], so always well formed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceParent(String);
+/// A W3C `traceparent` of version `00`: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
+/// Held as its ids, which is what a producer has and what the embedded queue stores; the header
+/// is written only where a wire wants text (SQS, the X-Ray header). Only made from ids or by
+/// [`TraceParent::parse`] or [`TraceParent::from_bytes`], so never with a zero id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    trace_id: [u8; 16],
+    parent_id: [u8; 8],
+    flags: u8,
+}
 
 /// The trace flag that says the producer's span was sampled.
 const SAMPLED: u8 = 0x01;
 
 impl TraceParent {
-    /// The header for a span of `trace_id` and `span_id` with W3C trace `flags`. Only the
-    /// sampled flag is written, as the W3C propagator does: the other bits are not defined for
+    /// The length of [`TraceParent::to_bytes`]: trace id, parent id, flags.
+    pub const BYTES: usize = 25;
+
+    /// The context of a span of `trace_id` and `span_id` with W3C trace `flags`. Only the
+    /// sampled flag is kept, as the W3C propagator writes it: the other bits are not defined for
     /// version `00`.
     #[must_use]
     pub fn new(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> Self {
-        let mut s = String::with_capacity(55);
-        s.push_str("00-");
-        push_hex(&mut s, &trace_id);
-        s.push('-');
-        push_hex(&mut s, &span_id);
-        s.push_str(if flags & SAMPLED == 0 { "-00" } else { "-01" });
-        Self(s)
+        Self {
+            trace_id,
+            parent_id: span_id,
+            flags: flags & SAMPLED,
+        }
     }
 
     /// `s` if it is a version-`00` `traceparent` with a non-zero trace id and parent id (in
-    /// any case; kept lowercase).
+    /// any case).
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         let b = s.as_bytes();
-        let hex = |range: std::ops::Range<usize>| b[range].iter().all(u8::is_ascii_hexdigit);
-        let zero = |range: std::ops::Range<usize>| b[range].iter().all(|&c| c == b'0');
-        let shaped = b.len() == 55
-            && s.starts_with("00-")
-            && b[35] == b'-'
-            && b[52] == b'-'
-            && hex(3..35)
-            && hex(36..52)
-            && hex(53..55);
-        (shaped && !zero(3..35) && !zero(36..52)).then(|| Self(s.to_ascii_lowercase()))
+        if b.len() != 55 || !s.starts_with("00-") || b[35] != b'-' || b[52] != b'-' {
+            return None;
+        }
+        let mut ids = [0; Self::BYTES];
+        for (i, pair) in [&b[3..35], &b[36..52], &b[53..55]]
+            .into_iter()
+            .flat_map(|field| field.chunks_exact(2))
+            .enumerate()
+        {
+            ids[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Self::from_bytes(&ids)
+    }
+
+    /// The parent from its [`TraceParent::to_bytes`], if `bytes` are that long and neither id
+    /// is zero.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; Self::BYTES] = bytes.try_into().ok()?;
+        let (trace_id, rest) = bytes.split_at(16);
+        let (parent_id, flags) = rest.split_at(8);
+        let parent = Self {
+            trace_id: trace_id.try_into().ok()?,
+            parent_id: parent_id.try_into().ok()?,
+            flags: flags[0],
+        };
+        (parent.trace_id != [0; 16] && parent.parent_id != [0; 8]).then_some(parent)
+    }
+
+    /// Trace id, parent id and flags, 25 bytes: the `traceparent` without its text.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0; Self::BYTES];
+        out[..16].copy_from_slice(&self.trace_id);
+        out[16..24].copy_from_slice(&self.parent_id);
+        out[24] = self.flags;
+        out
+    }
+
+    /// The `traceparent` header, in lowercase.
+    #[must_use]
+    pub fn header(&self) -> String {
+        let mut s = String::with_capacity(55);
+        s.push_str("00-");
+        push_hex(&mut s, &self.trace_id);
+        s.push('-');
+        push_hex(&mut s, &self.parent_id);
+        s.push('-');
+        push_hex(&mut s, &[self.flags]);
+        s
     }
 
     #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn trace_id(&self) -> [u8; 16] {
+        self.trace_id
     }
 
-    /// The trace id's 32 hex digits.
+    /// The parent (producer) span's id.
     #[must_use]
-    pub fn trace_id(&self) -> &str {
-        &self.0[3..35]
+    pub fn parent_id(&self) -> [u8; 8] {
+        self.parent_id
     }
 
-    /// The parent (producer) span id's 16 hex digits.
+    /// The W3C trace flags.
     #[must_use]
-    pub fn parent_id(&self) -> &str {
-        &self.0[36..52]
+    pub fn flags(&self) -> u8 {
+        self.flags
     }
 
     #[must_use]
     pub fn is_sampled(&self) -> bool {
-        // The flags' last hex digit holds the sampled bit.
-        matches!(
-            self.0.as_bytes()[54],
-            b'1' | b'3' | b'5' | b'7' | b'9' | b'b' | b'd' | b'f'
-        )
+        self.flags & SAMPLED != 0
     }
 
     /// The same context as an X-Ray trace header: `Root=1-<8 hex>-<24 hex>;Parent=<16
@@ -80,17 +121,18 @@ impl TraceParent {
     /// made by the time it sends, so it is never X-Ray's "deferred" (`Sampled=?`).
     #[must_use]
     pub fn to_xray(&self) -> String {
-        let trace = self.trace_id();
         let mut out = String::with_capacity(74);
-        // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "Root=1-{}-{};Parent={};Sampled={}",
-            &trace[..8],
-            &trace[8..],
-            self.parent_id(),
-            u8::from(self.is_sampled())
-        );
+        out.push_str("Root=1-");
+        push_hex(&mut out, &self.trace_id[..4]);
+        out.push('-');
+        push_hex(&mut out, &self.trace_id[4..]);
+        out.push_str(";Parent=");
+        push_hex(&mut out, &self.parent_id);
+        out.push_str(if self.is_sampled() {
+            ";Sampled=1"
+        } else {
+            ";Sampled=0"
+        });
         out
     }
 }
@@ -103,6 +145,20 @@ pub fn trace_id_hex(trace_id: [u8; 16]) -> String {
     out
 }
 
+/// The 16 bytes of a trace id written as [`trace_id_hex`] writes it (in any case).
+#[must_use]
+pub fn trace_id_from_hex(hex: &str) -> Option<[u8; 16]> {
+    let b = hex.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = [0; 16];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+    }
+    Some(out)
+}
+
 /// Appends `bytes` as lowercase hex.
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -110,6 +166,13 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
+}
+
+/// The value of one hex digit.
+fn hex_value(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// What a message carries of its producer's trace. Empty (the default) for an untraced message.
@@ -138,21 +201,11 @@ impl MessageTrace {
             .or_else(|| self.parent.as_ref().map(TraceParent::to_xray))
     }
 
-    /// The message attribute of this name ([`TRACEPARENT`] or [`TRACESTATE`]), if set.
-    #[must_use]
-    pub fn attribute(&self, name: &str) -> Option<&str> {
-        match name {
-            TRACEPARENT => self.parent.as_ref().map(TraceParent::as_str),
-            TRACESTATE => self.state.as_deref(),
-            _ => None,
-        }
-    }
-
     /// The message attributes that carry this trace, by name: what a backend stores or sends.
-    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [TRACEPARENT, TRACESTATE]
-            .into_iter()
-            .filter_map(|name| Some((name, self.attribute(name)?)))
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        let parent = self.parent.map(|p| (TRACEPARENT, p.header()));
+        let state = self.state.clone().map(|s| (TRACESTATE, s));
+        parent.into_iter().chain(state)
     }
 
     /// The trace from message attributes (by name, as [`MessageTrace::attributes`] gives them)
@@ -187,24 +240,65 @@ mod tests {
     fn made_from_ids_it_reads_back_and_converts_to_xray() {
         let tp = TraceParent::new(TRACE, SPAN, 0x01);
         assert_eq!(
-            tp.as_str(),
+            tp.header(),
             "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
         );
-        assert_eq!(TraceParent::parse(tp.as_str()), Some(tp.clone()));
+        assert_eq!(TraceParent::parse(&tp.header()), Some(tp));
         assert_eq!(
             tp.to_xray(),
             "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
         );
         let unsampled = TraceParent::new(TRACE, SPAN, 0x02);
-        assert!(unsampled.as_str().ends_with("-00") && !unsampled.is_sampled());
+        assert!(unsampled.header().ends_with("-00") && !unsampled.is_sampled());
         assert!(unsampled.to_xray().ends_with(";Sampled=0"));
+    }
+
+    #[test]
+    fn bytes_read_back_and_zero_ids_are_refused() {
+        let tp = TraceParent::parse("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-03")
+            .expect("well formed");
+        let bytes = tp.to_bytes();
+        assert_eq!(
+            (&bytes[..16], &bytes[16..24], bytes[24]),
+            (&TRACE[..], &SPAN[..], 3)
+        );
+        assert_eq!(TraceParent::from_bytes(&bytes), Some(tp));
+        let mut zero_trace = bytes;
+        zero_trace[..16].fill(0);
+        let mut zero_parent = bytes;
+        zero_parent[16..24].fill(0);
+        for bad in [
+            &zero_trace[..],
+            &zero_parent[..],
+            &bytes[..24],
+            &[0x57; 26][..],
+        ] {
+            assert_eq!(TraceParent::from_bytes(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_trace_id_reads_back_from_its_hex() {
+        assert_eq!(trace_id_from_hex(&trace_id_hex(TRACE)), Some(TRACE));
+        assert_eq!(
+            trace_id_from_hex("5759E988BD862E3FE1BE46A994272793"),
+            Some(TRACE)
+        );
+        for bad in [
+            "",
+            "5759e988",
+            "5759e988bd862e3fe1be46a99427279g",
+            "é759e988bd862e3fe1be46a99427279",
+        ] {
+            assert_eq!(trace_id_from_hex(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn parse_takes_only_well_formed_version_00() {
         let good = "00-5759E988bd862e3fe1be46a994272793-53995c3f42cd8ad8-03";
         let parsed = TraceParent::parse(good).unwrap();
-        assert_eq!(parsed.as_str(), good.to_ascii_lowercase());
+        assert_eq!(parsed.header(), good.to_ascii_lowercase());
         assert!(parsed.is_sampled());
         for bad in [
             "",
@@ -224,7 +318,7 @@ mod tests {
     fn sqs_gets_the_received_xray_header_or_the_parent_s() {
         let parent = TraceParent::new(TRACE, SPAN, 0x01);
         let own = MessageTrace {
-            parent: Some(parent.clone()),
+            parent: Some(parent),
             ..MessageTrace::default()
         };
         assert_eq!(own.xray_header(), Some(parent.to_xray()));
@@ -246,7 +340,7 @@ mod tests {
             state: Some("vendor=v1".into()),
             xray: None,
         };
-        let attributes: Vec<(&str, &str)> = trace.attributes().collect();
+        let attributes: Vec<(&str, String)> = trace.attributes().collect();
         assert_eq!(
             attributes.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             [TRACEPARENT, TRACESTATE]
@@ -256,7 +350,7 @@ mod tests {
                 attributes
                     .iter()
                     .find(|(name, _)| *name == k)
-                    .map(|(_, v)| *v)
+                    .map(|(_, v)| v.as_str())
             },
             None,
         );

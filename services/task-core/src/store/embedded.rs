@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params, types::ValueRef};
 use uuid::Uuid;
 
 use super::{
@@ -34,6 +34,7 @@ pub(crate) const SCHEMA: &str = "
         duration_ms INTEGER,
         last_error TEXT,
         runner_id TEXT,
+        -- Its 16 bytes as a BLOB (StoredTraceId); rows of older versions hold its hex.
         trace_id TEXT
     );
     CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, seq);
@@ -103,7 +104,7 @@ pub(crate) fn insert_task_rows(
         s.raw_bind_parameter(at + 4, t.status.as_str())?;
         s.raw_bind_parameter(at + 5, t.created_at.0)?;
         s.raw_bind_parameter(at + 6, t.created_at.0)?;
-        s.raw_bind_parameter(at + 7, &t.trace_id)?;
+        s.raw_bind_parameter(at + 7, t.trace_id.as_deref().map(StoredTraceId::new))?;
         Ok(at + 8)
     })?;
     // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
@@ -159,8 +160,45 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         duration_ms: r.get(11)?,
         last_error: r.get(12)?,
         runner_id: r.get(13)?,
-        trace_id: r.get(14)?,
+        trace_id: read_trace_id(r.get_ref(14)?),
     })
+}
+
+/// A task's trace id as its row stores it: the 16 bytes, a BLOB of half the hex's size (every
+/// byte less in a row is a byte less in every commit). Anything else a store was given stays
+/// text, as every trace id in rows of older versions is.
+enum StoredTraceId {
+    Bytes([u8; 16]),
+    Text(String),
+}
+
+impl StoredTraceId {
+    fn new(hex: &str) -> Self {
+        crate::queue::trace_id_from_hex(hex).map_or_else(|| Self::Text(hex.to_owned()), Self::Bytes)
+    }
+}
+
+impl rusqlite::ToSql for StoredTraceId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Bytes(bytes) => rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Self::Text(text) => {
+                rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+            }
+        })
+    }
+}
+
+/// The trace id of a row, in either form of [`StoredTraceId`], as the 32 hex digits a task
+/// answers with.
+fn read_trace_id(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Blob(bytes) => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(crate::queue::trace_id_hex),
+        ValueRef::Text(text) => Some(String::from_utf8_lossy(text).into_owned()),
+        _ => None,
+    }
 }
 
 impl EmbeddedTaskStore {
@@ -203,7 +241,7 @@ impl TaskStore for EmbeddedTaskStore {
         let w = Write::of(t);
         let (status, now, new_attempt, finishes) = (w.status, w.now, w.new_attempt, w.finishes);
         let runner_id = w.runner_id.map(str::to_owned);
-        let trace_id = w.trace_id.map(str::to_owned);
+        let trace_id = w.trace_id.map(StoredTraceId::new);
         let error = w.error.map(str::to_owned);
         let duration_ms = w.duration_ms;
         // At most four statuses to leave from: pad the IN list by repeating the first.
