@@ -176,11 +176,23 @@ impl ExportConfig {
 /// The field of `ScopeSpans` that holds its spans.
 const SCOPE_SPANS_SPANS: u32 = 2;
 
-/// Encoded spans of one instrumentation scope: a run of `ScopeSpans.spans` fields.
+/// Encoded spans of one instrumentation scope: runs of `ScopeSpans.spans` fields, in order. A
+/// thread's run of spans has one buffer; a batch takes such buffers whole, so the bytes of a
+/// span are copied once after it is encoded, into the export request.
 struct ScopeBuffer {
     scope: InstrumentationScope,
-    spans: Vec<u8>,
+    runs: Vec<Vec<u8>>,
 }
+
+impl ScopeBuffer {
+    fn len(&self) -> usize {
+        self.runs.iter().map(Vec::len).sum()
+    }
+}
+
+/// The room a thread's run buffer starts with: a run of [`HAND_OFF_SPANS`] spans of the API
+/// takes about 20 KiB.
+const RUN_BUFFER_BYTES: usize = 32 * 1024;
 
 /// Spans waiting to go out, at most `max_batch` per batch.
 #[derive(Default)]
@@ -190,42 +202,68 @@ struct Batch {
 }
 
 impl Batch {
-    /// The buffer of `scope`'s spans; a new one is taken from `spare` when there is one.
-    fn buffer(&mut self, scope: &InstrumentationScope, spare: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
+    fn scope(&mut self, scope: &InstrumentationScope) -> &mut ScopeBuffer {
         let at = match self.scopes.iter().position(|s| &s.scope == scope) {
             Some(at) => at,
             None => {
                 self.scopes.push(ScopeBuffer {
                     scope: scope.clone(),
-                    spans: spare.pop().unwrap_or_else(|| Vec::with_capacity(64 * 1024)),
+                    runs: Vec::new(),
                 });
                 self.scopes.len() - 1
             }
         };
-        &mut self.scopes[at].spans
+        &mut self.scopes[at]
+    }
+
+    /// The buffer `scope`'s next spans are encoded into.
+    fn buffer(&mut self, scope: &InstrumentationScope) -> &mut Vec<u8> {
+        let runs = &mut self.scope(scope).runs;
+        if runs.is_empty() {
+            runs.push(Vec::with_capacity(RUN_BUFFER_BYTES));
+        }
+        let last = runs.len() - 1;
+        &mut runs[last]
     }
 
     /// Encodes `span` onto its scope's run of spans.
     fn encode(&mut self, scope: &InstrumentationScope, span: &SpanView<'_>) {
-        let buffer = self.buffer(scope, &mut Vec::new());
-        crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, buffer);
+        crate::otlp_wire::encode_span(SCOPE_SPANS_SPANS, span, self.buffer(scope));
         self.spans += 1;
     }
 
-    /// Moves the spans of `other` to the end of this batch, leaving `other` empty with its
-    /// buffers kept, so a thread's run buffer is allocated once.
+    /// Moves the spans of `other` (a thread's run) to the end of this batch: its buffers move,
+    /// each replaced by an empty one from `spare` (or a new one), so no span is copied and the
+    /// thread still has a buffer to encode into.
     fn append(&mut self, other: &mut Batch, spare: &mut Vec<Vec<u8>>) {
-        for run in &other.scopes {
-            self.buffer(&run.scope, spare).extend_from_slice(&run.spans);
+        for run in &mut other.scopes {
+            for buffer in run.runs.iter_mut().filter(|b| !b.is_empty()) {
+                let empty = spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(buffer.capacity()));
+                let full = std::mem::replace(buffer, empty);
+                self.scope(&run.scope).runs.push(full);
+            }
         }
         self.spans += other.spans;
-        other.clear();
+        other.spans = 0;
     }
 
     /// Empties the batch and keeps its buffers.
     fn clear(&mut self) {
-        self.scopes.iter_mut().for_each(|s| s.spans.clear());
+        self.scopes
+            .iter_mut()
+            .flat_map(|s| &mut s.runs)
+            .for_each(Vec::clear);
         self.spans = 0;
+    }
+
+    /// The batch's buffers, emptied, for [`Batch::append`] to give to threads.
+    fn into_buffers(self) -> impl Iterator<Item = Vec<u8>> {
+        self.scopes.into_iter().flat_map(|s| s.runs).map(|mut b| {
+            b.clear();
+            b
+        })
     }
 
     /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
@@ -262,7 +300,7 @@ impl Batch {
             .map(|s| {
                 let scope = common::InstrumentationScope::from((&s.scope, None)).encode_to_vec();
                 let url = s.scope.schema_url().unwrap_or_default();
-                let len = field_len(1, scope.len()) + s.spans.len() + url_len(url);
+                let len = field_len(1, scope.len()) + s.len() + url_len(url);
                 (scope, url, len)
             })
             .collect();
@@ -279,7 +317,7 @@ impl Batch {
         for ((scope, url, len), buffer) in scopes.iter().zip(&self.scopes) {
             header(2, *len, out);
             field(1, scope, out);
-            out.put_slice(&buffer.spans);
+            buffer.runs.iter().for_each(|run| out.put_slice(run));
             if !url.is_empty() {
                 field(3, url.as_bytes(), out);
             }
@@ -290,8 +328,9 @@ impl Batch {
     }
 }
 
-/// Span buffers of sent batches kept for reuse; each is about a batch's size.
-const MAX_SPARE_BUFFERS: usize = 4;
+/// Run buffers of sent batches kept for reuse: a batch of 4,096 spans of the API is 64 of them
+/// (2 MiB at most, kept).
+const MAX_SPARE_BUFFERS: usize = 64;
 
 #[derive(Default)]
 struct Queue {
@@ -514,7 +553,7 @@ impl SpanSink {
         q.current
             .scopes
             .iter()
-            .flat_map(|s| s.spans.iter().copied())
+            .flat_map(|s| s.runs.iter().flatten().copied())
             .collect()
     }
 }
@@ -714,11 +753,7 @@ impl Exporter {
                 }
                 // The request, and with it the codec's handle on the batch, is gone once sent.
                 if let Ok(batch) = Arc::try_unwrap(batch) {
-                    spare.extend(batch.scopes.into_iter().map(|s| {
-                        let mut buffer = s.spans;
-                        buffer.clear();
-                        buffer
-                    }));
+                    spare.extend(batch.into_buffers());
                 }
             }
             lost.report(&self.config.endpoint, stop);
@@ -1040,22 +1075,22 @@ mod tests {
         // Spans reach a batch in threads' runs, appended whole.
         let mut run = Batch::default();
         let add = |run: &mut Batch, scope, name| {
-            run.buffer(scope, &mut Vec::new())
-                .extend_from_slice(&encoded(name));
+            run.buffer(scope).extend_from_slice(&encoded(name));
             run.spans += 1;
         };
         let mut batch = Batch::default();
-        let mut spare = vec![Vec::new()];
+        let mut spare = vec![Vec::with_capacity(7)];
         add(&mut run, &api, "a");
         add(&mut run, &other, "b");
         batch.append(&mut run, &mut spare);
-        assert!(spare.is_empty(), "the spare buffer went to the first scope");
+        assert!(spare.is_empty(), "the spare buffer went back to the run");
         assert_eq!(run.spans, 0);
         assert!(
             run.scopes
                 .iter()
-                .all(|s| s.spans.is_empty() && s.spans.capacity() > 0),
-            "the run is emptied and keeps its buffers"
+                .flat_map(|s| &s.runs)
+                .all(|b| b.is_empty() && b.capacity() > 0),
+            "the run is left empty buffers to encode into"
         );
         add(&mut run, &api, "c");
         batch.append(&mut run, &mut spare);
