@@ -36,9 +36,12 @@ pub fn inject_message(cx: &Context) -> MessageTrace {
     }
 }
 
-/// A trace id as W3C and X-Ray write it: 32 lowercase hex digits.
-pub fn trace_id_hex(sc: &SpanContext) -> String {
-    task_core::queue::trace_id_hex(sc.trace_id().to_bytes())
+/// The trace id a task records for the span of `cx`, when it has a valid one.
+pub fn task_trace_id(cx: &Context) -> Option<task_core::queue::TraceId> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| task_core::queue::TraceId(sc.trace_id().to_bytes()))
 }
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.
@@ -52,7 +55,7 @@ pub fn extract_message(trace: &MessageTrace) -> Option<SpanContext> {
             .and_then(|s| TraceState::from_str(s).ok())
             .unwrap_or_default();
         return Some(SpanContext::new(
-            TraceId::from_bytes(parent.trace_id()),
+            TraceId::from_bytes(parent.trace_id().0),
             SpanId::from_bytes(parent.parent_id()),
             TraceFlags::new(parent.flags()),
             true,
@@ -211,7 +214,10 @@ mod tests {
                         (sc.trace_id(), sc.span_id(), sc.is_sampled())
                     );
                     assert_eq!(back.trace_state().header(), state.header());
-                    assert_eq!(trace_id_hex(&sc), sc.trace_id().to_string());
+                    assert_eq!(
+                        task_trace_id(&cx).map(|t| t.to_string()),
+                        Some(sc.trace_id().to_string())
+                    );
                 }
             }
         }

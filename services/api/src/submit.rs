@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use opentelemetry::{
     Context, KeyValue,
-    trace::{FutureExt as _, SpanBuilder, SpanKind, TraceContextExt},
+    trace::{FutureExt as _, SpanBuilder, SpanKind},
 };
 use serde_json::{Map, Value};
 use task_core::{
@@ -210,27 +210,8 @@ pub async fn enqueue(
     state: &AppState,
     specs: Vec<TaskSpec>,
 ) -> Result<(Vec<Task>, Vec<Rejected>), ApiError> {
-    let mut trace_id = {
-        let cx = Context::current();
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid()
-            .then(|| telemetry::propagation::trace_id_hex(sc))
-    };
-    // The last task takes the id, so a request of one task copies it nowhere.
-    let last = specs.len().saturating_sub(1);
-    let tasks: Vec<Task> = specs
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let id = if i == last {
-                trace_id.take()
-            } else {
-                trace_id.clone()
-            };
-            Task::new(s, id)
-        })
-        .collect();
+    let trace_id = telemetry::propagation::task_trace_id(&Context::current());
+    let tasks: Vec<Task> = specs.into_iter().map(|s| Task::new(s, trace_id)).collect();
     let intake = state.backends.intake.as_deref();
     if intake.is_none() {
         state.backends.store.create(&tasks).await?;

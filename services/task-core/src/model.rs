@@ -9,6 +9,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::queue::TraceId;
+
 /// What a task burns: CPU time or memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -278,7 +280,8 @@ pub struct Task {
     pub last_error: Option<String>,
     pub runner_id: Option<String>,
     /// The trace this task's spans belong to (32 hex digits).
-    pub trace_id: Option<String>,
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{32}$")]
+    pub trace_id: Option<TraceId>,
 }
 
 impl Task {
@@ -287,7 +290,7 @@ impl Task {
     /// v4 id every insert into a large table touched (and wrote back) a different index page.
     /// The random part comes from the thread's generator (`Uuid::now_v7` makes a `getrandom`
     /// system call per id).
-    pub fn new(spec: TaskSpec, trace_id: Option<String>) -> Self {
+    pub fn new(spec: TaskSpec, trace_id: Option<TraceId>) -> Self {
         let now = Millis::now();
         let millis = u64::try_from(now.0).unwrap_or_default();
         Self {

@@ -239,11 +239,7 @@ impl Runner {
 
     async fn attempt(&self, task: TaskMessage, message: ReceivedMessage, deleter: &Deleter) {
         let attempt = message.receive_count;
-        let trace_id = {
-            let cx = tracing::Span::current().context();
-            let sc = cx.span().span_context().clone();
-            sc.is_valid().then(|| sc.trace_id().to_string())
-        };
+        let trace_id = telemetry::propagation::task_trace_id(&tracing::Span::current().context());
         let started = Transition::Started {
             runner_id: self.runner_id.clone(),
             trace_id,

@@ -15,9 +15,7 @@ use async_trait::async_trait;
 
 pub use embedded::EmbeddedQueue;
 pub use sqs::SqsQueue;
-pub use trace::{
-    MessageTrace, TRACEPARENT, TRACESTATE, TraceParent, trace_id_from_hex, trace_id_hex,
-};
+pub use trace::{MessageTrace, TRACEPARENT, TRACESTATE, TraceId, TraceParent};
 
 /// The most entries one send, receive or delete call takes (the SQS limit).
 pub const MAX_BATCH: usize = 10;

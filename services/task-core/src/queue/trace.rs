@@ -94,8 +94,8 @@ impl TraceParent {
     }
 
     #[must_use]
-    pub fn trace_id(&self) -> [u8; 16] {
-        self.trace_id
+    pub fn trace_id(&self) -> TraceId {
+        TraceId(self.trace_id)
     }
 
     /// The parent (producer) span's id.
@@ -137,42 +137,58 @@ impl TraceParent {
     }
 }
 
-/// A trace id as W3C and X-Ray write it, and as a task records it: 32 lowercase hex digits.
-#[must_use]
-pub fn trace_id_hex(trace_id: [u8; 16]) -> String {
-    let mut out = String::with_capacity(32);
-    push_hex(&mut out, &trace_id);
-    out
-}
+/// A trace id, as a task records it. Written as W3C and X-Ray write it, 32 lowercase hex digits,
+/// in a task's JSON and its DynamoDB item; kept as its 16 bytes everywhere else, so a request
+/// formats it once, into its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId(pub [u8; 16]);
 
-/// The 16 bytes of a trace id written as [`trace_id_hex`] writes it (in any case).
-#[must_use]
-pub fn trace_id_from_hex(hex: &str) -> Option<[u8; 16]> {
-    let b = hex.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let mut out = [0; 16];
-    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        *o = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-    }
-    Some(out)
-}
-
-/// Appends `bytes` as lowercase hex. Written into a stack buffer first and appended as one
-/// string: pushing each digit as a `char` costs several times as much (~370 instructions for a
-/// trace id), on every request of the API.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0; 32];
-    for chunk in bytes.chunks(16) {
-        for (pair, b) in digits.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
+impl TraceId {
+    /// The id its 32 hex digits (in any case) write.
+    #[must_use]
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let b = hex.as_bytes();
+        if b.len() != 32 {
+            return None;
         }
-        // Hex digits are ASCII, so this never takes the fallback.
-        out.push_str(std::str::from_utf8(&digits[..2 * chunk.len()]).unwrap_or_default());
+        let mut out = [0; 16];
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+            *o = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(Self(out))
     }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(hex_digits(&self.0, &mut [0; 32]))
+    }
+}
+
+impl serde::Serialize for TraceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(hex_digits(&self.0, &mut [0; 32]))
+    }
+}
+
+/// Appends `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.chunks(16) {
+        out.push_str(hex_digits(chunk, &mut [0; 32]));
+    }
+}
+
+/// Up to 16 `bytes` as lowercase hex, written into `digits`: a `char` pushed per digit costs
+/// several times as much (~370 instructions for a trace id).
+fn hex_digits<'d>(bytes: &[u8], digits: &'d mut [u8; 32]) -> &'d str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let len = 2 * bytes.len().min(16);
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+    // Hex digits are ASCII, so this never takes the fallback.
+    std::str::from_utf8(&digits[..len]).unwrap_or_default()
 }
 
 /// The value of one hex digit, in either case.
@@ -288,11 +304,17 @@ mod tests {
     }
 
     #[test]
-    fn a_trace_id_reads_back_from_its_hex() {
-        assert_eq!(trace_id_from_hex(&trace_id_hex(TRACE)), Some(TRACE));
+    fn a_trace_id_is_written_as_hex_and_reads_back() {
+        let id = TraceId(TRACE);
+        assert_eq!(id.to_string(), "5759e988bd862e3fe1be46a994272793");
         assert_eq!(
-            trace_id_from_hex("5759E988BD862E3FE1BE46A994272793"),
-            Some(TRACE)
+            serde_json::to_string(&id).unwrap(),
+            "\"5759e988bd862e3fe1be46a994272793\""
+        );
+        assert_eq!(TraceId::from_hex(&id.to_string()), Some(id));
+        assert_eq!(
+            TraceId::from_hex("5759E988BD862E3FE1BE46A994272793"),
+            Some(id)
         );
         for bad in [
             "",
@@ -300,7 +322,7 @@ mod tests {
             "5759e988bd862e3fe1be46a99427279g",
             "é759e988bd862e3fe1be46a99427279",
         ] {
-            assert_eq!(trace_id_from_hex(bad), None, "{bad:?}");
+            assert_eq!(TraceId::from_hex(bad), None, "{bad:?}");
         }
     }
 

@@ -25,6 +25,7 @@ use super::{
 use crate::{
     aws::{AwsFailure, classify},
     model::{Millis, Status, Task, TaskSpec},
+    queue::TraceId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -100,8 +101,8 @@ fn to_item(t: &Task, index: usize) -> Item {
             n(t.created_at.0 / 1000 + RETENTION.as_secs() as i64),
         ),
     ]);
-    if let Some(trace) = &t.trace_id {
-        item.insert("trace_id".into(), s(trace));
+    if let Some(trace) = t.trace_id {
+        item.insert("trace_id".into(), s(trace.to_string()));
     }
     item
 }
@@ -126,7 +127,7 @@ fn from_item(item: &Item) -> Result<Task, StoreError> {
         duration_ms: get_n(item, "duration_ms"),
         last_error: get_s(item, "last_error").map(str::to_owned),
         runner_id: get_s(item, "runner_id").map(str::to_owned),
-        trace_id: get_s(item, "trace_id").map(str::to_owned),
+        trace_id: get_s(item, "trace_id").and_then(TraceId::from_hex),
     })
 }
 
@@ -334,7 +335,11 @@ impl TaskStore for DynamoTaskStore {
         }
         for (assignment, placeholder, value) in [
             ("runner_id = :runner", ":runner", w.runner_id.map(s)),
-            ("trace_id = :trace", ":trace", w.trace_id.map(s)),
+            (
+                "trace_id = :trace",
+                ":trace",
+                w.trace_id.map(|t| s(t.to_string())),
+            ),
             ("last_error = :error", ":error", w.error.map(s)),
             ("duration_ms = :duration", ":duration", w.duration_ms.map(n)),
         ] {

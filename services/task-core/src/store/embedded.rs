@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     model::{Millis, Status, Task, TaskSpec},
+    queue::TraceId,
     sqlite::{Db, DbError, Durability, GroupCommit, MultiRowInsert},
 };
 
@@ -34,7 +35,7 @@ pub(crate) const SCHEMA: &str = "
         duration_ms INTEGER,
         last_error TEXT,
         runner_id TEXT,
-        -- Its 16 bytes as a BLOB (StoredTraceId); rows of older versions hold its hex.
+        -- Its 16 bytes as a BLOB; rows of older versions hold its hex (read_trace_id).
         trace_id TEXT
     );
     CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, seq);
@@ -104,7 +105,7 @@ pub(crate) fn insert_task_rows(
         s.raw_bind_parameter(at + 4, t.status.as_str())?;
         s.raw_bind_parameter(at + 5, t.created_at.0)?;
         s.raw_bind_parameter(at + 6, t.created_at.0)?;
-        s.raw_bind_parameter(at + 7, t.trace_id.as_deref().map(StoredTraceId::new))?;
+        s.raw_bind_parameter(at + 7, t.trace_id.as_ref().map(|t| &t.0[..]))?;
         Ok(at + 8)
     })?;
     // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
@@ -164,39 +165,13 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-/// A task's trace id as its row stores it: the 16 bytes, a BLOB of half the hex's size (every
-/// byte less in a row is a byte less in every commit). Anything else a store was given stays
-/// text, as every trace id in rows of older versions is.
-enum StoredTraceId {
-    Bytes([u8; 16]),
-    Text(String),
-}
-
-impl StoredTraceId {
-    fn new(hex: &str) -> Self {
-        crate::queue::trace_id_from_hex(hex).map_or_else(|| Self::Text(hex.to_owned()), Self::Bytes)
-    }
-}
-
-impl rusqlite::ToSql for StoredTraceId {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(match self {
-            Self::Bytes(bytes) => rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
-            Self::Text(text) => {
-                rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
-            }
-        })
-    }
-}
-
-/// The trace id of a row, in either form of [`StoredTraceId`], as the 32 hex digits a task
-/// answers with.
-fn read_trace_id(value: ValueRef<'_>) -> Option<String> {
+/// The trace id of a row: its 16 bytes, as rows hold it (a BLOB of half the hex's size: every
+/// byte less in a row is a byte less in every commit), or the hex that rows of older versions
+/// hold.
+fn read_trace_id(value: ValueRef<'_>) -> Option<TraceId> {
     match value {
-        ValueRef::Blob(bytes) => <[u8; 16]>::try_from(bytes)
-            .ok()
-            .map(crate::queue::trace_id_hex),
-        ValueRef::Text(text) => Some(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(bytes) => bytes.try_into().ok().map(TraceId),
+        ValueRef::Text(hex) => std::str::from_utf8(hex).ok().and_then(TraceId::from_hex),
         _ => None,
     }
 }
@@ -241,7 +216,7 @@ impl TaskStore for EmbeddedTaskStore {
         let w = Write::of(t);
         let (status, now, new_attempt, finishes) = (w.status, w.now, w.new_attempt, w.finishes);
         let runner_id = w.runner_id.map(str::to_owned);
-        let trace_id = w.trace_id.map(StoredTraceId::new);
+        let trace_id = w.trace_id;
         let error = w.error.map(str::to_owned);
         let duration_ms = w.duration_ms;
         // At most four statuses to leave from: pad the IN list by repeating the first.
@@ -273,7 +248,7 @@ impl TaskStore for EmbeddedTaskStore {
                         i64::from(new_attempt),
                         finishes,
                         runner_id,
-                        trace_id,
+                        trace_id.as_ref().map(|t| &t.0[..]),
                         duration_ms,
                         error,
                         allowed[0],
@@ -383,6 +358,38 @@ impl TaskStore for EmbeddedTaskStore {
 mod tests {
     use super::*;
     use crate::{Durability, Intensity, Kind};
+
+    #[tokio::test]
+    async fn a_trace_id_is_stored_as_its_bytes_and_older_rows_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.sqlite");
+        let spec = TaskSpec::new(Kind::Cpu, Intensity::Light, 0).unwrap();
+        let trace = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c");
+        let (new, older) = (Task::new(spec, trace), Task::new(spec, trace));
+        let store = EmbeddedTaskStore::open(&path, Durability::Normal).unwrap();
+        store.create(&[new.clone(), older.clone()]).await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT trace_id FROM tasks WHERE id = ?1",
+                [new.id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, trace.unwrap().0);
+        // As a version that wrote the hex left it.
+        conn.execute(
+            "UPDATE tasks SET trace_id = '0AF7651916cd43dd8448eb211c80319c' WHERE id = ?1",
+            [older.id.to_string()],
+        )
+        .unwrap();
+        for task in [new, older] {
+            let got = store.get(task.id).await.unwrap().unwrap();
+            assert_eq!(got.trace_id, trace);
+        }
+        assert_eq!(read_trace_id(ValueRef::Null), None);
+        assert_eq!(read_trace_id(ValueRef::Text(b"not hex")), None);
+    }
 
     #[tokio::test]
     async fn counts_start_from_the_tasks_a_file_already_has() {

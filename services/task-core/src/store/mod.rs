@@ -14,7 +14,10 @@ use uuid::Uuid;
 pub use dynamo::DynamoTaskStore;
 pub use embedded::EmbeddedTaskStore;
 
-use crate::model::{Millis, Status, Task};
+use crate::{
+    model::{Millis, Status, Task},
+    queue::TraceId,
+};
 
 /// The largest page a list returns.
 pub const MAX_PAGE: u32 = 500;
@@ -25,7 +28,7 @@ pub enum Transition {
     /// An attempt started on `runner_id`.
     Started {
         runner_id: String,
-        trace_id: Option<String>,
+        trace_id: Option<TraceId>,
     },
     /// The attempt succeeded after `duration_ms`.
     Succeeded { duration_ms: u64 },
@@ -188,7 +191,7 @@ pub(crate) struct Write<'a> {
     pub status: Status,
     pub now: Millis,
     pub runner_id: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
+    pub trace_id: Option<TraceId>,
     pub duration_ms: Option<u64>,
     pub error: Option<&'a str>,
     /// Adds one to `attempts`.
@@ -215,7 +218,7 @@ impl<'a> Write<'a> {
                 trace_id,
             } => {
                 w.runner_id = Some(runner_id);
-                w.trace_id = trace_id.as_deref();
+                w.trace_id = *trace_id;
                 w.new_attempt = true;
             }
             Transition::Succeeded { duration_ms } => w.duration_ms = Some(*duration_ms),

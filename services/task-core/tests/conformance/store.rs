@@ -13,7 +13,7 @@ use crate::fixture::Fixture;
 fn task(kind: Kind) -> Task {
     Task::new(
         TaskSpec::new(kind, Intensity::Light, 10).expect("valid spec"),
-        Some("0af7651916cd43dd8448eb211c80319c".into()),
+        task_core::queue::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c"),
     )
 }
 

@@ -102,7 +102,10 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
 
     for id in ids {
         let task = env.task(id).await;
-        let trace = task.trace_id.clone().expect("the store keeps the trace id");
+        let trace = task
+            .trace_id
+            .expect("the store keeps the trace id")
+            .to_string();
         let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
         let server: Vec<&&Span> = in_trace.iter().filter(|s| s.kind == SERVER).collect();
         assert_eq!(server.len(), 1, "one API server span in the task's trace");
@@ -189,7 +192,12 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
 
     // Two messages in one batch: a "create" producer span each, whose context its message
     // carries, and one "send" client span for the batch, all children of the request.
-    let trace = env.task(pair[0]).await.trace_id.expect("trace id");
+    let trace = env
+        .task(pair[0])
+        .await
+        .trace_id
+        .expect("trace id")
+        .to_string();
     let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
     let server = in_trace
         .iter()
@@ -226,8 +234,8 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
     for line in task_lines {
         let id =
             uuid::Uuid::parse_str(line["task.id"].as_str().unwrap_or_default()).expect("task id");
-        let trace = env.task(id).await.trace_id.unwrap_or_default();
-        assert_eq!(line["trace_id"].as_str(), Some(trace.as_str()), "{line}");
+        let trace = env.task(id).await.trace_id.map(|t| t.to_string());
+        assert_eq!(line["trace_id"].as_str(), trace.as_deref(), "{line}");
     }
 }
 
