@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/telemetry-ab.sh [--rounds N] [--seconds S] [--api BIN] [--other-api BIN] [VAR=VALUE ...]
+Usage: scripts/telemetry-ab.sh [--rounds N] [--seconds S] [--api BIN] [--other-api BIN] [--both-export] [VAR=VALUE ...]
 
 Starts two APIs on the embedded backend: one with telemetry off (OTEL_SDK_DISABLED=true,
 RUST_LOG=off), the other exporting every span (OTEL_TRACES_SAMPLER=always_on) to the OTLP
@@ -16,7 +16,9 @@ OTEL_TRACES_SAMPLER=always_off or OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096). Then N r
 each server's CPU per request, and at the end the median and spread of off / other.
 
 --api is the telemetry-off server's binary (default target/release/api). --other-api is the other
-server's binary (default: the same), for comparing two builds.
+server's binary (default: the same), for comparing two builds. --both-export makes the first
+server export every span too (without VAR=VALUE), so two builds are compared with telemetry on;
+the columns then say "first" instead of "off".
 
 Needs: cargo build --release -p api --bin api --example http_bench; apt-get install -y wrk curl
 EOF
@@ -28,12 +30,14 @@ other_api=""
 rounds=10
 seconds=4
 extra=()
+both_export=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift ;;
     --seconds) seconds="$2"; shift ;;
     --api) api="$2"; shift ;;
     --other-api) other_api="$2"; shift ;;
+    --both-export) both_export=true ;;
     -h | --help) usage; exit 0 ;;
     *=*) extra+=("$1") ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -50,9 +54,15 @@ for bin in "$api" "$other_api" "$bench"; do
 done
 
 start_receiver
+first_env=(RUST_LOG=off OTEL_SDK_DISABLED=true)
+first=off
+if $both_export; then
+  first_env=("${export_env[@]}")
+  first=first
+fi
 off_port=$(free_port)
 other_port=$(free_port)
-env RUST_LOG=off OTEL_SDK_DISABLED=true "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
+env "${first_env[@]}" "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
 pids+=($!)
 off_pid=$!
 env "${export_env[@]}" "${extra[@]}" "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
@@ -79,17 +89,17 @@ for i in $(seq "$rounds"); do
   echo "$(cat "$work/off.n") $(($(ticks "$off_pid") - off0)) $(cat "$work/other.n") $(($(ticks "$other_pid") - other0))"
 done >"$work/rounds"
 
-python3 - "$work/rounds" "$(getconf CLK_TCK)" <<'EOF'
+python3 - "$work/rounds" "$(getconf CLK_TCK)" "$first" <<'EOF'
 import statistics, sys
 
-hz = int(sys.argv[2])
+hz, first = int(sys.argv[2]), sys.argv[3]
 ratios = []
-print(f"{'round':>5} {'off, us/request':>16} {'other, us/request':>18} {'off / other':>12}")
+print(f"{'round':>5} {first + ', us/request':>16} {'other, us/request':>18} {first + ' / other':>12}")
 for i, line in enumerate(open(sys.argv[1]), 1):
     off_n, off_t, other_n, other_t = map(int, line.split())
     off_us, other_us = off_t / hz / off_n * 1e6, other_t / hz / other_n * 1e6
     ratios.append(off_us / other_us)
     print(f"{i:>5} {off_us:>16.1f} {other_us:>18.1f} {ratios[-1]:>12.3f}")
 spread = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
-print(f"off / other CPU per request: median {statistics.median(ratios):.3f}, sd {spread:.3f}")
+print(f"{first} / other CPU per request: median {statistics.median(ratios):.3f}, sd {spread:.3f}")
 EOF
