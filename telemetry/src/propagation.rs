@@ -46,8 +46,9 @@ pub fn task_trace_id(cx: &Context) -> Option<task_core::queue::TraceId> {
 
 /// The producer's span context from a message: `traceparent` first, then `AWSTraceHeader`.
 pub fn extract_message(trace: &MessageTrace) -> Option<SpanContext> {
-    // A `TraceParent` is well formed by construction, so its ids need no second parse; a
-    // malformed trace state is dropped, as the W3C propagator drops it.
+    // A `TraceParent` is well formed by construction, so its ids need no second parse. As the
+    // W3C propagator does, only the sampled flag is kept (the other bits are undefined for
+    // version 00) and a malformed trace state is dropped.
     if let Some(parent) = &trace.parent {
         let state = trace
             .state
@@ -57,7 +58,7 @@ pub fn extract_message(trace: &MessageTrace) -> Option<SpanContext> {
         return Some(SpanContext::new(
             TraceId::from_bytes(parent.trace_id().0),
             SpanId::from_bytes(parent.parent_id()),
-            TraceFlags::new(parent.flags()),
+            TraceFlags::new(parent.flags()) & TraceFlags::SAMPLED,
             true,
             state,
         ));
@@ -219,6 +220,31 @@ mod tests {
                         Some(sc.trace_id().to_string())
                     );
                 }
+            }
+        }
+    }
+
+    /// A consumer reads what another producer sent as the W3C propagator would.
+    #[test]
+    fn a_received_traceparent_reads_as_the_propagator_reads_it() {
+        let headers = [
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-03",
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-02",
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+        ];
+        for header in headers {
+            for state in [None, Some("vendor=v1"), Some("=,=")] {
+                let mut carrier = HashMap::from([(TRACEPARENT.to_owned(), header.to_owned())]);
+                if let Some(state) = state {
+                    carrier.insert(TRACESTATE.to_owned(), state.to_owned());
+                }
+                let expected = TraceContextPropagator::new().extract(&carrier);
+                let trace =
+                    MessageTrace::from_attributes(|k| carrier.get(k).map(String::as_str), None);
+
+                let back = extract_message(&trace).unwrap();
+
+                assert_eq!(&back, expected.span().span_context(), "{header} {state:?}");
             }
         }
     }
