@@ -8,8 +8,8 @@
 
 /// A W3C `traceparent` of version `00`: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
 /// Held as its ids, which is what a producer has and what the embedded queue stores; the header
-/// is written only where a wire wants text (SQS, the X-Ray header). Only made from ids or by
-/// [`TraceParent::parse`] or [`TraceParent::from_bytes`], so never with a zero id.
+/// is written only where a wire wants text (SQS, the X-Ray header). [`TraceParent::parse`] and
+/// [`TraceParent::from_bytes`] refuse a zero id; a producer makes one from a valid span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
     trace_id: [u8; 16],
@@ -45,13 +45,9 @@ impl TraceParent {
             return None;
         }
         let mut ids = [0; Self::BYTES];
-        for (i, pair) in [&b[3..35], &b[36..52], &b[53..55]]
-            .into_iter()
-            .flat_map(|field| field.chunks_exact(2))
-            .enumerate()
-        {
-            ids[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
+        decode_hex(&b[3..35], &mut ids[..16])?;
+        decode_hex(&b[36..52], &mut ids[16..24])?;
+        decode_hex(&b[53..55], &mut ids[24..])?;
         Self::from_bytes(&ids)
     }
 
@@ -147,15 +143,9 @@ impl TraceId {
     /// The id its 32 hex digits (in any case) write.
     #[must_use]
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let b = hex.as_bytes();
-        if b.len() != 32 {
-            return None;
-        }
-        let mut out = [0; 16];
-        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-            *o = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
-        Some(Self(out))
+        let mut id = [0; 16];
+        decode_hex(hex.as_bytes(), &mut id)?;
+        Some(Self(id))
     }
 }
 
@@ -189,6 +179,18 @@ fn hex_digits<'d>(bytes: &[u8], digits: &'d mut [u8; 32]) -> &'d str {
     }
     // Hex digits are ASCII, so this never takes the fallback.
     std::str::from_utf8(&digits[..len]).unwrap_or_default()
+}
+
+/// Fills `out` from `hex`, two digits (in either case) a byte; `None` unless `hex` is exactly
+/// that long and all digits.
+fn decode_hex(hex: &[u8], out: &mut [u8]) -> Option<()> {
+    if hex.len() != 2 * out.len() {
+        return None;
+    }
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *o = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+    }
+    Some(())
 }
 
 /// The value of one hex digit, in either case.
