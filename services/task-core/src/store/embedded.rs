@@ -105,7 +105,7 @@ pub(crate) fn insert_task_rows(
         s.raw_bind_parameter(at + 4, t.status.as_str())?;
         s.raw_bind_parameter(at + 5, t.created_at.0)?;
         s.raw_bind_parameter(at + 6, t.created_at.0)?;
-        s.raw_bind_parameter(at + 7, t.trace_id.as_ref().map(|t| &t.0[..]))?;
+        s.raw_bind_parameter(at + 7, t.trace_id)?;
         Ok(at + 8)
     })?;
     // New rows by status (in practice all `queued`), added to `task_counts` once per batch.
@@ -165,9 +165,18 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-/// The trace id of a row: its 16 bytes, as rows hold it (a BLOB of half the hex's size: every
-/// byte less in a row is a byte less in every commit), or the hex that rows of older versions
-/// hold.
+/// A row holds a trace id as its 16 bytes: a BLOB of half the hex's size, and every byte less in
+/// a row is a byte less in every commit.
+impl rusqlite::ToSql for TraceId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Blob(
+            &self.0,
+        )))
+    }
+}
+
+/// The trace id of a row: its 16 bytes ([`TraceId`]'s `ToSql`), or the hex that rows of older
+/// versions hold.
 fn read_trace_id(value: ValueRef<'_>) -> Option<TraceId> {
     match value {
         ValueRef::Blob(bytes) => bytes.try_into().ok().map(TraceId),
@@ -248,7 +257,7 @@ impl TaskStore for EmbeddedTaskStore {
                         i64::from(new_attempt),
                         finishes,
                         runner_id,
-                        trace_id.as_ref().map(|t| &t.0[..]),
+                        trace_id,
                         duration_ms,
                         error,
                         allowed[0],
