@@ -55,20 +55,20 @@ done
 
 start_receiver
 first_env=(RUST_LOG=off OTEL_SDK_DISABLED=true)
-first=off
+label=off
 if $both_export; then
   first_env=("${export_env[@]}")
-  first=first
+  label=first
 fi
-off_port=$(free_port)
+first_port=$(free_port)
 other_port=$(free_port)
-env "${first_env[@]}" "$api" --port "$off_port" --data-dir "$work/off" >"$work/off.log" 2>&1 &
+env "${first_env[@]}" "$api" --port "$first_port" --data-dir "$work/first" >"$work/first.log" 2>&1 &
 pids+=($!)
-off_pid=$!
+first_pid=$!
 env "${export_env[@]}" "${extra[@]}" "$other_api" --port "$other_port" --data-dir "$work/other" >"$work/other.log" 2>&1 &
 pids+=($!)
 other_pid=$!
-wait_ready "$off_port" 10
+wait_ready "$first_port" 10
 wait_ready "$other_port" 10
 
 # CPU ticks (user + system) of a process: fields 14 and 15 of /proc/PID/stat.
@@ -76,30 +76,30 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { wrk -t1 -c64 -d"$1"s -s "$post_lua" "http://127.0.0.1:$2/api/tasks" | awk '/requests in/ {print $1}'; }
 
 echo "warming up both (2 s) ..." >&2
-load 2 "$off_port" >/dev/null & warm=$!
+load 2 "$first_port" >/dev/null & warm=$!
 load 2 "$other_port" >/dev/null
 wait "$warm"
 for i in $(seq "$rounds"); do
   echo "round $i of $rounds ($seconds s) ..." >&2
-  off0=$(ticks "$off_pid"); other0=$(ticks "$other_pid")
-  load "$seconds" "$off_port" >"$work/off.n" & run=$!
+  first0=$(ticks "$first_pid"); other0=$(ticks "$other_pid")
+  load "$seconds" "$first_port" >"$work/first.n" & run=$!
   load "$seconds" "$other_port" >"$work/other.n"
   wait "$run"
-  [ -s "$work/off.n" ] && [ -s "$work/other.n" ] || { echo "wrk failed in round $i" >&2; exit 1; }
-  echo "$(cat "$work/off.n") $(($(ticks "$off_pid") - off0)) $(cat "$work/other.n") $(($(ticks "$other_pid") - other0))"
+  [ -s "$work/first.n" ] && [ -s "$work/other.n" ] || { echo "wrk failed in round $i" >&2; exit 1; }
+  echo "$(cat "$work/first.n") $(($(ticks "$first_pid") - first0)) $(cat "$work/other.n") $(($(ticks "$other_pid") - other0))"
 done >"$work/rounds"
 
-python3 - "$work/rounds" "$(getconf CLK_TCK)" "$first" <<'EOF'
+python3 - "$work/rounds" "$(getconf CLK_TCK)" "$label" <<'EOF'
 import statistics, sys
 
-hz, first = int(sys.argv[2]), sys.argv[3]
+hz, label = int(sys.argv[2]), sys.argv[3]
 ratios = []
-print(f"{'round':>5} {first + ', us/request':>16} {'other, us/request':>18} {first + ' / other':>12}")
+print(f"{'round':>5} {label + ', us/request':>16} {'other, us/request':>18} {label + ' / other':>12}")
 for i, line in enumerate(open(sys.argv[1]), 1):
-    off_n, off_t, other_n, other_t = map(int, line.split())
-    off_us, other_us = off_t / hz / off_n * 1e6, other_t / hz / other_n * 1e6
-    ratios.append(off_us / other_us)
-    print(f"{i:>5} {off_us:>16.1f} {other_us:>18.1f} {ratios[-1]:>12.3f}")
+    first_n, first_t, other_n, other_t = map(int, line.split())
+    first_us, other_us = first_t / hz / first_n * 1e6, other_t / hz / other_n * 1e6
+    ratios.append(first_us / other_us)
+    print(f"{i:>5} {first_us:>16.1f} {other_us:>18.1f} {ratios[-1]:>12.3f}")
 spread = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
-print(f"{first} / other CPU per request: median {statistics.median(ratios):.3f}, sd {spread:.3f}")
+print(f"{label} / other CPU per request: median {statistics.median(ratios):.3f}, sd {spread:.3f}")
 EOF
