@@ -1,4 +1,4 @@
-//! OTLP/gRPC span export that encodes each span on the thread that ends it.
+//! OTLP span export that encodes each span on the thread that ends it.
 //!
 //! The SDK's batch processor moves every `SpanData` (a few hundred bytes plus its attribute
 //! strings) through a channel to its own thread, where the OTLP exporter converts the batch into
@@ -8,15 +8,17 @@
 //! (`otlp_wire`), into a buffer of the thread that ends it, so only bytes cross threads, and only
 //! in runs of [`HAND_OFF_SPANS`]: the shared queue's lock is taken once per run, not once per
 //! span. One exporter thread, with a runtime of its own, wraps the queued spans in an
-//! `ExportTraceServiceRequest` and sends it; when a batch is due by time, a flush or shutdown,
+//! `ExportTraceServiceRequest` and sends it over OTLP/HTTP (`otlp_http.rs`, the default) or
+//! OTLP/gRPC (tonic); when a batch is due by time, a flush or shutdown,
 //! it first collects what the threads still hold, so a span still goes out within the schedule
 //! delay.
 //!
-//! Configured by the standard variables: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+//! Configured by the standard variables: `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` (`http/protobuf`
+//! or `grpc`), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, and the batch
 //! processor's `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and
-//! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Only the `grpc` protocol and no compression: anything else is
-//! refused at start rather than ignored. The spans of a failed export are dropped, as the SDK's
+//! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. No `http/json` and no compression: they are refused at start
+//! rather than ignored. The spans of a failed export are dropped, as the SDK's
 //! exporter does, and so are spans that find the queue full; both are counted and logged at most
 //! every ten seconds. The limit, `OTEL_BSP_MAX_QUEUE_SIZE`, is checked per run, so the queue can
 //! pass it by one run, and each thread holds up to a run besides.
@@ -31,7 +33,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceResponse, common::v1 as common,
@@ -47,18 +49,34 @@ use prost::{
     encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len},
 };
 
-use crate::{TelemetryError, otlp_wire::SpanView};
+use crate::{
+    TelemetryError,
+    otlp_http::{HttpClient, RequestBody},
+    otlp_wire::SpanView,
+};
 
 /// The gRPC method every OTLP trace receiver serves.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
+/// The OTLP transports (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// `http/protobuf`: the specification's default, and the cheaper of the two here
+    /// (`otlp_http.rs`).
+    HttpProtobuf,
+    /// `grpc`, through tonic.
+    Grpc,
+}
+
 /// Where and how to export, from the environment.
 #[derive(Debug, Clone)]
 pub(crate) struct ExportConfig {
+    protocol: Protocol,
+    /// The full URL: for `http/protobuf`, `/v1/traces` included.
     endpoint: String,
     timeout: Duration,
     /// Checked once at start; sent with every request.
-    headers: tonic::metadata::MetadataMap,
+    headers: http::HeaderMap,
     schedule_delay: Duration,
     max_queue: usize,
     max_batch: usize,
@@ -121,16 +139,29 @@ impl ExportConfig {
             ))),
             _ => Ok(()),
         };
-        refuse("OTEL_EXPORTER_OTLP_PROTOCOL", &["grpc"])?;
-        refuse("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &["grpc"])?;
+        refuse("OTEL_EXPORTER_OTLP_PROTOCOL", &["http/protobuf", "grpc"])?;
+        refuse(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            &["http/protobuf", "grpc"],
+        )?;
         refuse("OTEL_EXPORTER_OTLP_COMPRESSION", &["none"])?;
         refuse("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", &["none"])?;
-        let endpoint = var(&[
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        let protocol = match var(&[
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
         ])
-        .unwrap_or_else(|| "http://localhost:4317".into());
-        let mut headers = tonic::metadata::MetadataMap::new();
+        .as_deref()
+        .map(str::trim)
+        {
+            Some("grpc") => Protocol::Grpc,
+            _ => Protocol::HttpProtobuf,
+        };
+        let endpoint = endpoint(
+            protocol,
+            var(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]),
+            var(&["OTEL_EXPORTER_OTLP_ENDPOINT"]),
+        );
+        let mut headers = http::HeaderMap::new();
         for names in [
             "OTEL_EXPORTER_OTLP_HEADERS",
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
@@ -144,10 +175,8 @@ impl ExportConfig {
                         "{names}: expected key=value pairs, got {pair}"
                     )));
                 };
-                let key = tonic::metadata::MetadataKey::from_bytes(
-                    k.trim().to_ascii_lowercase().as_bytes(),
-                );
-                let value = percent_decode(v.trim()).parse();
+                let key = http::HeaderName::from_bytes(k.trim().to_ascii_lowercase().as_bytes());
+                let value = http::HeaderValue::try_from(percent_decode(v.trim()));
                 let (Ok(key), Ok(value)) = (key, value) else {
                     return Err(TelemetryError::Exporter(format!(
                         "{names}: not a valid header: {pair}"
@@ -157,6 +186,7 @@ impl ExportConfig {
             }
         }
         Ok(Self {
+            protocol,
             endpoint,
             timeout: millis(
                 &[
@@ -170,6 +200,30 @@ impl ExportConfig {
             max_queue: count("OTEL_BSP_MAX_QUEUE_SIZE", 2_048)?,
             max_batch: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?,
         })
+    }
+}
+
+/// The export URL, by the specification's rules: the traces variable is used as it is; the
+/// general one is a base URL, under which `http/protobuf` posts to `/v1/traces`. Without either,
+/// the collector's default port on this host.
+fn endpoint(protocol: Protocol, traces: Option<String>, base: Option<String>) -> String {
+    match (protocol, traces, base) {
+        (_, Some(url), _) => url.trim().to_owned(),
+        (Protocol::Grpc, None, base) => base.map_or_else(
+            || "http://localhost:4317".to_owned(),
+            |b| b.trim().to_owned(),
+        ),
+        (Protocol::HttpProtobuf, None, base) => {
+            let base = base.map_or_else(
+                || "http://localhost:4318".to_owned(),
+                |b| b.trim().to_owned(),
+            );
+            format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                crate::otlp_http::TRACES_PATH
+            )
+        }
     }
 }
 
@@ -267,24 +321,19 @@ impl Batch {
     }
 
     /// The `ExportTraceServiceRequest` carrying this batch for `resource` (an encoded
-    /// `Resource`), written in one pass: every length is known before the bytes, so the encoded
-    /// spans are copied once, into a buffer reserved at the request's size (`reserve`).
-    fn write_request<B: BufMut>(
-        &self,
-        resource: &[u8],
-        schema_url: &str,
-        out: &mut B,
-        reserve: impl FnOnce(&mut B, usize),
-    ) {
+    /// `Resource`), written in one pass: every length is known before the bytes, so `out` is
+    /// told the request's size first, then given its fields and the runs of encoded spans, in
+    /// order.
+    fn write_request(&self, resource: &[u8], schema_url: &str, out: &mut impl RequestOut) {
         // A length-delimited field's size; its key and length written out; the whole field.
         let field_len = |tag: u32, len: usize| key_len(tag) + encoded_len_varint(len as u64) + len;
-        let header = |tag: u32, len: usize, out: &mut B| {
+        let header = |tag: u32, len: usize, out: &mut Vec<u8>| {
             encode_key(tag, WireType::LengthDelimited, out);
             encode_varint(len as u64, out);
         };
-        let field = |tag: u32, bytes: &[u8], out: &mut B| {
+        let field = |tag: u32, bytes: &[u8], out: &mut Vec<u8>| {
             header(tag, bytes.len(), out);
-            out.put_slice(bytes);
+            out.extend_from_slice(bytes);
         };
         // `schema_url` fields (3 in both messages) are left out when empty, as prost does.
         let url_len = |url: &str| {
@@ -311,20 +360,85 @@ impl Batch {
                 .sum::<usize>()
             + url_len(schema_url);
 
-        reserve(out, field_len(1, resource_spans));
-        header(1, resource_spans, out);
-        field(1, resource, out);
-        for ((scope, url, len), buffer) in scopes.iter().zip(&self.scopes) {
-            header(2, *len, out);
-            field(1, scope, out);
-            buffer.runs.iter().for_each(|run| out.put_slice(run));
+        out.reserve(field_len(1, resource_spans));
+        // The request's own fields, between the runs.
+        let mut own = Vec::with_capacity(64 + resource.len());
+        header(1, resource_spans, &mut own);
+        field(1, resource, &mut own);
+        for (at, ((scope, url, len), buffer)) in scopes.iter().zip(&self.scopes).enumerate() {
+            header(2, *len, &mut own);
+            field(1, scope, &mut own);
+            out.put(&own);
+            own.clear();
+            for (run, bytes) in buffer.runs.iter().enumerate() {
+                out.put_run(at, run, bytes);
+            }
             if !url.is_empty() {
-                field(3, url.as_bytes(), out);
+                field(3, url.as_bytes(), &mut own);
             }
         }
         if !schema_url.is_empty() {
-            field(3, schema_url.as_bytes(), out);
+            field(3, schema_url.as_bytes(), &mut own);
         }
+        out.put(&own);
+    }
+}
+
+/// Where [`Batch::write_request`] writes an export request.
+trait RequestOut {
+    /// Called first, with the request's size in bytes.
+    fn reserve(&mut self, len: usize);
+    /// Bytes of the request's own fields.
+    fn put(&mut self, bytes: &[u8]);
+    /// Run `run` of the batch's scope `scope`, whose encoded spans are `bytes`.
+    fn put_run(&mut self, scope: usize, run: usize, bytes: &[u8]);
+}
+
+/// gRPC: tonic's send buffer, reserved at the request's size (it starts at 8 KiB, and growing
+/// it to a batch of a few hundred kilobytes reallocates and copies it about five times).
+impl RequestOut for tonic::codec::EncodeBuf<'_> {
+    fn reserve(&mut self, len: usize) {
+        tonic::codec::EncodeBuf::reserve(self, len);
+    }
+    fn put(&mut self, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
+    fn put_run(&mut self, _: usize, _: usize, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
+}
+
+/// OTLP/HTTP: the request as a body of parts, the runs not copied but shared with the batch.
+struct HttpParts {
+    batch: Arc<Batch>,
+    body: RequestBody,
+}
+
+impl RequestOut for HttpParts {
+    fn reserve(&mut self, _: usize) {}
+    fn put(&mut self, bytes: &[u8]) {
+        self.body.push(Bytes::copy_from_slice(bytes));
+    }
+    fn put_run(&mut self, scope: usize, run: usize, _: &[u8]) {
+        self.body.push(Bytes::from_owner(RunBytes {
+            batch: Arc::clone(&self.batch),
+            scope,
+            run,
+        }));
+    }
+}
+
+/// One run of a batch, as the bytes of a request body; the batch is whole again once every
+/// part is dropped, and its buffers go back to the threads.
+struct RunBytes {
+    batch: Arc<Batch>,
+    scope: usize,
+    run: usize,
+}
+
+impl AsRef<[u8]> for RunBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.batch.scopes[self.scope].runs[self.run]
     }
 }
 
@@ -565,8 +679,15 @@ impl OtlpProcessor {
 
     /// Checks the endpoint; the exporter thread starts with the resource (`set_resource`).
     pub(crate) fn new(config: ExportConfig) -> Result<Self, TelemetryError> {
-        tonic::transport::Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
+        match config.protocol {
+            Protocol::HttpProtobuf => {
+                HttpClient::new(&config.endpoint, config.headers.clone(), config.timeout)?;
+            }
+            Protocol::Grpc => {
+                tonic::transport::Endpoint::from_shared(config.endpoint.clone())
+                    .map_err(|e| TelemetryError::Exporter(format!("{}: {e}", config.endpoint)))?;
+            }
+        }
         Ok(Self {
             sink: SpanSink::new(config.max_queue, config.max_batch),
             config,
@@ -678,17 +799,30 @@ impl Exporter {
                 return;
             }
         };
-        let channel = match tonic::transport::Endpoint::from_shared(self.config.endpoint.clone()) {
-            Ok(endpoint) => {
-                let _entered = runtime.enter();
-                endpoint
-                    .timeout(self.config.timeout)
-                    .connect_timeout(self.config.timeout)
-                    .connect_lazy()
+        let mut transport = match self.config.protocol {
+            Protocol::HttpProtobuf => match HttpClient::new(
+                &self.config.endpoint,
+                self.config.headers.clone(),
+                self.config.timeout,
+            ) {
+                Ok(client) => Transport::Http(client),
+                Err(_) => return, // checked in `OtlpProcessor::new`
+            },
+            Protocol::Grpc => {
+                match tonic::transport::Endpoint::from_shared(self.config.endpoint.clone()) {
+                    Ok(endpoint) => {
+                        let _entered = runtime.enter();
+                        Transport::Grpc(tonic::client::Grpc::new(
+                            endpoint
+                                .timeout(self.config.timeout)
+                                .connect_timeout(self.config.timeout)
+                                .connect_lazy(),
+                        ))
+                    }
+                    Err(_) => return, // checked in `OtlpProcessor::new`
+                }
             }
-            Err(_) => return, // checked in `OtlpProcessor::new`
         };
-        let mut client = tonic::client::Grpc::new(channel);
         let mut next_flush = Instant::now() + self.config.schedule_delay;
         let mut lost = Lost::default();
         loop {
@@ -731,27 +865,22 @@ impl Exporter {
             let mut spare = Vec::new();
             for batch in batches {
                 let batch = Arc::new(batch);
-                let request = ExportRequest {
-                    batch: Arc::clone(&batch),
-                    resource: Arc::clone(&self.resource),
-                };
-                let send = self.send(&mut client, request);
+                let spans = batch.spans as u64;
+                let send = self.send(&mut transport, Arc::clone(&batch));
                 let sent = match deadline {
                     // The timer needs the runtime: it is made inside `block_on`.
                     Some(deadline) => runtime
                         .block_on(async { tokio::time::timeout_at(deadline, send).await })
                         .unwrap_or_else(|_| {
-                            Err(tonic::Status::deadline_exceeded(
-                                "shutting down: the export timeout has passed",
-                            ))
+                            Err("shutting down: the export timeout has passed".to_owned())
                         }),
                     None => runtime.block_on(send),
                 };
                 if let Err(e) = sent {
-                    lost.failed += batch.spans as u64;
-                    lost.error = Some(e.message().to_owned());
+                    lost.failed += spans;
+                    lost.error = Some(e);
                 }
-                // The request, and with it the codec's handle on the batch, is gone once sent.
+                // The request, and with it every handle on the batch, is gone once sent.
                 if let Ok(batch) = Arc::try_unwrap(batch) {
                     spare.extend(batch.into_buffers());
                 }
@@ -771,7 +900,32 @@ impl Exporter {
         }
     }
 
-    async fn send(
+    /// Sends `batch`; returns why it was not taken.
+    async fn send(&self, transport: &mut Transport, batch: Arc<Batch>) -> Result<(), String> {
+        let (resource, schema_url) = &*self.resource;
+        match transport {
+            Transport::Http(client) => {
+                let mut parts = HttpParts {
+                    batch: Arc::clone(&batch),
+                    body: RequestBody::default(),
+                };
+                batch.write_request(resource, schema_url, &mut parts);
+                client.export(parts.body).await
+            }
+            Transport::Grpc(client) => self
+                .send_grpc(
+                    client,
+                    ExportRequest {
+                        batch,
+                        resource: Arc::clone(&self.resource),
+                    },
+                )
+                .await
+                .map_err(|e| e.message().to_owned()),
+        }
+    }
+
+    async fn send_grpc(
         &self,
         client: &mut tonic::client::Grpc<tonic::transport::Channel>,
         body: ExportRequest,
@@ -782,7 +936,8 @@ impl Exporter {
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let mut request = tonic::Request::new(body);
         // Headers first: the timeout is a header (`grpc-timeout`) too.
-        *request.metadata_mut() = self.config.headers.clone();
+        *request.metadata_mut() =
+            tonic::metadata::MetadataMap::from_headers(self.config.headers.clone());
         request.set_timeout(self.config.timeout);
         let response = client
             .unary(
@@ -798,6 +953,12 @@ impl Exporter {
         }
         Ok(())
     }
+}
+
+/// How the exporter reaches the collector.
+enum Transport {
+    Http(HttpClient),
+    Grpc(tonic::client::Grpc<tonic::transport::Channel>),
 }
 
 /// How often lost spans are logged: a collector that is down fails every batch, and a line per
@@ -868,11 +1029,8 @@ impl tonic::codec::Encoder for BatchCodec {
         item: ExportRequest,
         dst: &mut tonic::codec::EncodeBuf<'_>,
     ) -> Result<(), tonic::Status> {
-        // Reserved at the request's size: tonic's buffer starts at 8 KiB, and growing it to a
-        // batch of a few hundred kilobytes reallocates and copies it about five times.
         let (resource, schema_url) = &*item.resource;
-        item.batch
-            .write_request(resource, schema_url, dst, |dst, len| dst.reserve(len));
+        item.batch.write_request(resource, schema_url, dst);
         Ok(())
     }
 }
@@ -906,31 +1064,69 @@ mod tests {
         // Connections queue in the listener's backlog and never get an answer.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let timeout = Duration::from_millis(500);
-        let config = ExportConfig {
-            endpoint: format!("http://{}", silent.local_addr().unwrap()),
-            timeout,
-            headers: tonic::metadata::MetadataMap::new(),
-            schedule_delay: Duration::from_secs(60),
-            max_queue: 100,
-            max_batch: 2,
-        };
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-            .with_span_processor(OtlpProcessor::new(config).unwrap())
-            .build();
-        let tracer = provider.tracer("test");
-        // Four batches; the first one or two go out (and hang) before shutdown.
-        for _ in 0..8 {
-            tracer.in_span("work", |_| {});
+        let address = silent.local_addr().unwrap();
+        for (protocol, endpoint) in [
+            (
+                Protocol::HttpProtobuf,
+                format!("http://{address}/v1/traces"),
+            ),
+            (Protocol::Grpc, format!("http://{address}")),
+        ] {
+            let config = ExportConfig {
+                protocol,
+                endpoint,
+                timeout,
+                headers: http::HeaderMap::new(),
+                schedule_delay: Duration::from_secs(60),
+                max_queue: 100,
+                max_batch: 2,
+            };
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_span_processor(OtlpProcessor::new(config).unwrap())
+                .build();
+            let tracer = provider.tracer("test");
+            // Four batches; the first one or two go out (and hang) before shutdown.
+            for _ in 0..8 {
+                tracer.in_span("work", |_| {});
+            }
+
+            let started = Instant::now();
+            provider.shutdown().unwrap();
+
+            // A timeout per batch would be 4 x 500 ms, plus the one sending when shutdown came.
+            assert!(
+                started.elapsed() < timeout * 3,
+                "{protocol:?}: shutdown took {:?}",
+                started.elapsed()
+            );
         }
+    }
 
-        let started = Instant::now();
-        provider.shutdown().unwrap();
-
-        // A timeout per batch would be 4 x 500 ms, plus the one sending when shutdown came.
-        assert!(
-            started.elapsed() < timeout * 3,
-            "shutdown took {:?}",
-            started.elapsed()
+    #[test]
+    fn the_endpoint_follows_the_protocol_and_the_variable_it_came_from() {
+        let url = |s: &str| Some(s.to_owned());
+        let http = Protocol::HttpProtobuf;
+        assert_eq!(
+            endpoint(http, None, None),
+            "http://localhost:4318/v1/traces"
+        );
+        assert_eq!(
+            endpoint(http, None, url("http://collector:4318/")),
+            "http://collector:4318/v1/traces",
+            "a base URL gets the signal's path"
+        );
+        assert_eq!(
+            endpoint(http, url("http://c:9/custom"), url("http://other:1")),
+            "http://c:9/custom",
+            "the traces variable is the whole URL, and wins"
+        );
+        assert_eq!(
+            endpoint(Protocol::Grpc, None, None),
+            "http://localhost:4317"
+        );
+        assert_eq!(
+            endpoint(Protocol::Grpc, None, url("http://collector:4317")),
+            "http://collector:4317"
         );
     }
 
@@ -1106,14 +1302,37 @@ mod tests {
             ..Default::default()
         };
 
-        let mut bytes = Vec::new();
-        let mut reserved = 0;
+        /// The request as written, and the runs that came whole.
+        #[derive(Default)]
+        struct Written {
+            bytes: Vec<u8>,
+            reserved: usize,
+            runs: Vec<(usize, usize)>,
+        }
+        impl RequestOut for Written {
+            fn reserve(&mut self, len: usize) {
+                self.reserved = len;
+            }
+            fn put(&mut self, bytes: &[u8]) {
+                self.bytes.extend_from_slice(bytes);
+            }
+            fn put_run(&mut self, scope: usize, run: usize, bytes: &[u8]) {
+                self.runs.push((scope, run));
+                self.bytes.extend_from_slice(bytes);
+            }
+        }
+        let mut written = Written::default();
         batch.write_request(
             &resource.encode_to_vec(),
             "https://opentelemetry.io/schemas/1.26.0",
-            &mut bytes,
-            |_, len| reserved = len,
+            &mut written,
         );
+        let Written {
+            bytes,
+            reserved,
+            runs,
+        } = written;
+        assert_eq!(runs, [(0, 0), (0, 1), (1, 0)], "every run, in order, whole");
         let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
 
         assert_eq!(request.resource_spans.len(), 1);

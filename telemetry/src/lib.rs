@@ -1,9 +1,9 @@
 //! Telemetry shared by every service.
 //!
 //! - [`init`] installs tracing: JSON log lines that carry `trace_id` and `span_id`, OpenTelemetry
-//!   spans with X-Ray compatible ids, exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT`
-//!   is set (by the span processor in `export.rs`; the standard endpoint, timeout, headers and batch variables
-//!   apply, and `OTEL_TRACES_SAMPLER`).
+//!   spans with X-Ray compatible ids, exported over OTLP (HTTP by default, or gRPC) when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set (by the span processor in `export.rs`; the standard
+//!   protocol, endpoint, timeout, headers and batch variables apply, and `OTEL_TRACES_SAMPLER`).
 //! - [`spans`] starts spans through the OpenTelemetry API on per-request paths, where a
 //!   `tracing` span costs too much.
 //! - [`propagation`] carries trace context through HTTP headers and queue messages, both as the
@@ -13,6 +13,7 @@
 mod export;
 mod logs;
 pub mod metrics;
+mod otlp_http;
 mod otlp_wire;
 pub mod propagation;
 mod setup;

@@ -94,7 +94,12 @@ fn traces_go_to_xray_and_metrics_to_managed_prometheus_with_sigv4() {
         assert!(list(&p["processors"]).contains(&"resourcedetection".to_owned()));
     }
     assert!(list(&c["processors"]["resourcedetection"]["detectors"]).contains(&"ecs".to_owned()));
-    // The app exports OTLP/gRPC to localhost:4317, its default.
+    // The app exports OTLP/HTTP to localhost:4318 (the task definition's endpoint); gRPC, its
+    // other protocol, on 4317.
+    assert_eq!(
+        c["receivers"]["otlp"]["protocols"]["http"]["endpoint"].as_str(),
+        Some("127.0.0.1:4318")
+    );
     assert_eq!(
         c["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].as_str(),
         Some("127.0.0.1:4317")

@@ -228,14 +228,21 @@ impl Finish {
             .get::<RouteTemplate>()
             .map_or(UNMATCHED, |r| r.0);
         let status = response.status().as_u16();
-        if route != UNMATCHED {
-            telemetry::spans::record(&self.cx, KeyValue::new("http.route", route));
+        let span = self.cx.span();
+        let matched = route != UNMATCHED;
+        if matched {
             // The conventions name a server span by its route template, known only now.
-            self.cx.span().update_name(span_name(self.method, route));
+            span.update_name(span_name(self.method, route));
         }
-        telemetry::spans::record(
-            &self.cx,
-            KeyValue::new("http.response.status_code", i64::from(status)),
+        // Both in one call: each call on a span takes its lock.
+        span.set_attributes(
+            matched
+                .then(|| KeyValue::new("http.route", route))
+                .into_iter()
+                .chain([KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                )]),
         );
         telemetry::spans::finish(&self.cx, status >= 500);
         self.metrics.observe_request(

@@ -323,9 +323,12 @@ async fn send_batch(
             )
         });
         let outcome = match intake {
+            // Not run inside the send span: the messages carry their trace context explicitly,
+            // and the embedded intake makes no spans or log lines of its own, so attaching the
+            // context on each of its polls would buy nothing. The AWS SDK, below, makes spans
+            // that belong under the send span.
             Some(intake) => intake
                 .create_and_send(&tasks, &messages)
-                .with_context(attempt_cx.clone())
                 .await
                 .map(|ids| ids.into_iter().map(Ok).collect()),
             None => {

@@ -22,7 +22,8 @@ use crate::{
     store,
 };
 
-/// Tasks and their messages, all or nothing.
+/// Tasks and their messages, all or nothing. Called in the request's trace context, not in
+/// the send span's: each message carries the trace context it is sent with.
 #[async_trait]
 pub trait Intake: Send + Sync {
     /// Records `tasks` and puts `messages` (one per task, in order) on the queue, in one atomic

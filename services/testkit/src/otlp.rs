@@ -1,4 +1,5 @@
-//! A real OTLP/gRPC trace receiver on a free port. It keeps every request as it arrives and decodes
+//! A real OTLP trace receiver on free ports, for both transports: OTLP/HTTP (`POST /v1/traces`,
+//! `endpoint`) and OTLP/gRPC (`grpc_endpoint`). It keeps every request as it arrives and decodes
 //! them when a test asks for the spans. A request that does not decode fails `spans()`.
 //!
 //! Benchmarks share the machine's cores with the receiver and send hundreds of megabytes: there it
@@ -207,8 +208,39 @@ const RECEIVE_WINDOW: u32 = 4 << 20;
 
 /// A running receiver.
 pub struct Receiver {
+    /// The OTLP/HTTP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT` for the default protocol, which
+    /// posts to `/v1/traces` under it).
     pub endpoint: String,
+    /// The OTLP/gRPC URL (with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`).
+    pub grpc_endpoint: String,
     store: Arc<Store>,
+}
+
+/// OTLP/HTTP's `POST /v1/traces`: a binary protobuf `ExportTraceServiceRequest` in, an empty
+/// `ExportTraceServiceResponse` out; a JSON body (`http/json`) is refused, as this receiver
+/// does not decode it.
+async fn http_export(
+    axum::extract::State(store): axum::extract::State<Arc<Store>>,
+    headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let protobuf = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+    if !protobuf {
+        return (
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "only application/x-protobuf",
+        )
+            .into_response();
+    }
+    store.take(body);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+        ExportTraceServiceResponse::default().encode_to_vec(),
+    )
+        .into_response()
 }
 
 impl Receiver {
@@ -229,6 +261,16 @@ impl Receiver {
     async fn start_with(store: Store) -> Self {
         let collector = Collector(Arc::new(store));
         let store = Arc::clone(&collector.0);
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind OTLP/HTTP receiver");
+        let http_addr = http.local_addr().expect("receiver address");
+        let app = axum::Router::new()
+            .route("/v1/traces", axum::routing::post(http_export))
+            // A batch of a few thousand spans is a few megabytes (axum's default limit is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
+            .with_state(Arc::clone(&store));
+        tokio::spawn(async move { axum::serve(http, app).await });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind OTLP receiver");
@@ -245,7 +287,8 @@ impl Receiver {
                 .serve_with_incoming(incoming),
         );
         Receiver {
-            endpoint: format!("http://{addr}"),
+            endpoint: format!("http://{http_addr}"),
+            grpc_endpoint: format!("http://{addr}"),
             store,
         }
     }

@@ -91,7 +91,7 @@ locals {
   }
   app_environment = merge(var.environment, {
     OTEL_SERVICE_NAME           = var.name
-    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4317"
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
     HOST                        = "0.0.0.0"
     METRICS_HOST                = "0.0.0.0"
   })

@@ -9,10 +9,23 @@ use testkit::otlp::{CLIENT, CONSUMER, PRODUCER, Receiver, SERVER, STATUS_ERROR, 
 
 use crate::helpers::{Env, MAX_RECEIVE_COUNT, count_status};
 
+/// Export over the default protocol, OTLP/HTTP.
 fn otel_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
     vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()),
         // Export every 100 ms instead of every 5 s, so the test need not wait.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+    ]
+}
+
+/// Export over OTLP/gRPC.
+fn grpc_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            receiver.grpc_endpoint.clone(),
+        ),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
     ]
 }
@@ -239,9 +252,10 @@ async fn one_trace_per_request_crosses_the_queue_with_semantic_conventions(env: 
     }
 }
 
+/// Over gRPC, the other protocol: the other tests export over OTLP/HTTP.
 async fn an_incoming_trace_header_becomes_the_parent(env: Env) {
     let receiver = Receiver::start().await;
-    let (mut api, url) = env.spawn_api(&otel_env(&receiver));
+    let (mut api, url) = env.spawn_api(&grpc_env(&receiver));
     let client = reqwest::Client::new();
     wait_ready(&client, &url).await;
     let cases = [

@@ -1,0 +1,271 @@
+//! The OTLP/HTTP transport (`http/protobuf`, the specification's default): an
+//! `ExportTraceServiceRequest` POSTed to `/v1/traces` over one HTTP/1.1 connection, kept open
+//! between exports.
+//!
+//! The request body is a list of byte strings: the request's own fields, and the threads' runs of
+//! encoded spans as they are, not copied into one buffer. HTTP/1.1 writes a body of a known
+//! length straight to the socket, a batch in one `writev`; gRPC's HTTP/2 sends the same bytes as
+//! 16 KiB frames, a system call each, behind its own flow control and stream state. Measured on
+//! the API, the exporter thread took about half the CPU per span this way
+//! (docs/benchmarks.md, telemetry run 44).
+//!
+//! Answers follow the OTLP/HTTP specification: 200 carries an `ExportTraceServiceResponse` (which
+//! may report rejected spans), any other status a `google.rpc.Status` whose message is reported.
+//! Spans of a failed export are not retried, as with gRPC (see `export.rs`).
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Uri, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use hyper::client::conn::http1::SendRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+
+use crate::TelemetryError;
+
+/// The path the specification gives the traces signal under a base endpoint.
+pub(crate) const TRACES_PATH: &str = "v1/traces";
+
+/// An export request's body: byte strings sent in order, with their total length up front.
+#[derive(Default)]
+pub(crate) struct RequestBody {
+    parts: VecDeque<Bytes>,
+    len: u64,
+}
+
+impl RequestBody {
+    pub(crate) fn push(&mut self, part: Bytes) {
+        if !part.is_empty() {
+            self.len += part.len() as u64;
+            self.parts.push_back(part);
+        }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.parts.pop_front().map(|part| Ok(Frame::data(part))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error answer; only its message is used.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// One collector endpoint and the connection to it.
+pub(crate) struct HttpClient {
+    /// `host:port`, to connect to.
+    address: String,
+    /// The request line's target (origin form) and the `Host` header.
+    path: Uri,
+    host: HeaderValue,
+    headers: HeaderMap,
+    timeout: Duration,
+    connection: Option<SendRequest<RequestBody>>,
+}
+
+impl HttpClient {
+    /// Checks `endpoint` (a full URL, `/v1/traces` included); connects on the first export.
+    ///
+    /// # Errors
+    /// [`TelemetryError::Exporter`] for a URL that is not `http://host[:port]/path`: TLS is the
+    /// collector's job (the app exports to the one beside it, see `telemetry/adot/`).
+    pub(crate) fn new(
+        endpoint: &str,
+        headers: HeaderMap,
+        timeout: Duration,
+    ) -> Result<Self, TelemetryError> {
+        let bad = |why: &str| TelemetryError::Exporter(format!("{endpoint}: {why}"));
+        let uri: Uri = endpoint.parse().map_err(|e| bad(&format!("{e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad(
+                "only http:// endpoints are supported for http/protobuf (export to a local collector, which adds TLS)",
+            ));
+        }
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| bad(&e.to_string()))?;
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+        Ok(Self {
+            address: format!("{}:{port}", authority.host()),
+            path,
+            host,
+            headers,
+            timeout,
+            connection: None,
+        })
+    }
+
+    /// Sends `body`, within the export timeout; returns why it failed.
+    pub(crate) async fn export(&mut self, body: RequestBody) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, self.send(body)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // An answer still in flight would arrive on this connection: start afresh.
+                self.connection = None;
+                Err(format!("no answer within {:?}", self.timeout))
+            }
+        }
+    }
+
+    async fn send(&mut self, body: RequestBody) -> Result<(), String> {
+        let mut request = self.request(body)?;
+        // A kept connection the collector has closed since the last export hands the request
+        // back unsent; it then goes once more, on a new connection.
+        for fresh in [false, true] {
+            let mut connection = match self.connection.take() {
+                Some(c) if !fresh && !c.is_closed() => c,
+                _ => self.connect().await?,
+            };
+            if connection.ready().await.is_err() {
+                continue;
+            }
+            match connection.try_send_request(request).await {
+                Ok(response) => {
+                    self.connection = Some(connection);
+                    return answer(response).await;
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => request = unsent,
+                    _ => return Err(e.into_error().to_string()),
+                },
+            }
+        }
+        Err("the collector closed the connection".into())
+    }
+
+    fn request(&self, body: RequestBody) -> Result<Request<RequestBody>, String> {
+        let mut request = Request::post(self.path.clone())
+            .header(header::HOST, self.host.clone())
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            )
+            .body(body)
+            .map_err(|e| e.to_string())?;
+        request
+            .headers_mut()
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(request)
+    }
+
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("cannot connect to {}: {e}", self.address);
+        let stream = tokio::net::TcpStream::connect(&self.address)
+            .await
+            .map_err(|e| failed(&e))?;
+        // The body goes out in one write; nothing waits to be coalesced with it.
+        stream.set_nodelay(true).map_err(|e| failed(&e))?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| failed(&e))?;
+        // Driven by the exporter's runtime while an export runs; ends when the sender is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// Reads the collector's answer: `Ok` on 200 (logging rejected spans), the reason otherwise.
+async fn answer(response: http::Response<hyper::body::Incoming>) -> Result<(), String> {
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("HTTP {status}, and the answer was cut off: {e}"))?
+        .to_bytes();
+    if status.is_success() {
+        let answer = ExportTraceServiceResponse::decode(body)
+            .map_err(|e| format!("undecodable collector answer: {e}"))?;
+        if let Some(partial) = answer.partial_success {
+            if partial.rejected_spans > 0 {
+                tracing::warn!(spans.rejected = partial.rejected_spans, error.message = %partial.error_message, "The collector rejected spans.");
+            }
+        }
+        return Ok(());
+    }
+    let message = RpcStatus::decode(body.clone()).map_or_else(
+        |_| String::from_utf8_lossy(&body).into_owned(),
+        |s| s.message,
+    );
+    Err(format!("HTTP {status}: {}", message.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body::Body as _;
+
+    use super::*;
+
+    #[test]
+    fn the_body_is_its_parts_in_order_with_their_length() {
+        let mut body = RequestBody::default();
+        body.push(Bytes::from_static(b"ab"));
+        body.push(Bytes::new());
+        body.push(Bytes::from_static(b"cde"));
+        assert_eq!(body.size_hint().exact(), Some(5));
+        let collected = futures_lite(body);
+        assert_eq!(collected, b"abcde");
+    }
+
+    fn futures_lite(body: RequestBody) -> Vec<u8> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(body.collect())
+            .unwrap()
+            .to_bytes()
+            .to_vec()
+    }
+
+    #[test]
+    fn only_plain_http_endpoints_with_a_host_are_taken() {
+        let new = |e: &str| HttpClient::new(e, HeaderMap::new(), Duration::from_secs(1));
+        let c = new("http://collector:4318/v1/traces").unwrap();
+        assert_eq!(c.address, "collector:4318");
+        assert_eq!(c.path, "/v1/traces");
+        assert_eq!(c.host, "collector:4318");
+        assert_eq!(new("http://127.0.0.1/x").unwrap().address, "127.0.0.1:80");
+        for bad in [
+            "https://collector:4318/v1/traces",
+            "collector:4318",
+            "/v1/traces",
+        ] {
+            assert!(new(bad).is_err(), "{bad}");
+        }
+    }
+}
