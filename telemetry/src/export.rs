@@ -905,12 +905,16 @@ impl Exporter {
         let (resource, schema_url) = &*self.resource;
         match transport {
             Transport::Http(client) => {
-                let mut parts = HttpParts {
-                    batch: Arc::clone(&batch),
-                    body: RequestBody::default(),
-                };
-                batch.write_request(resource, schema_url, &mut parts);
-                client.export(parts.body).await
+                client
+                    .export(|| {
+                        let mut parts = HttpParts {
+                            batch: Arc::clone(&batch),
+                            body: RequestBody::default(),
+                        };
+                        batch.write_request(resource, schema_url, &mut parts);
+                        parts.body
+                    })
+                    .await
             }
             Transport::Grpc(client) => self
                 .send_grpc(

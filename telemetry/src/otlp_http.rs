@@ -11,7 +11,9 @@
 //!
 //! Answers follow the OTLP/HTTP specification: 200 carries an `ExportTraceServiceResponse` (which
 //! may report rejected spans), any other status a `google.rpc.Status` whose message is reported.
-//! Spans of a failed export are not retried, as with gRPC (see `export.rs`).
+//! Spans the collector refused are not sent again, as with gRPC (see `export.rs`); a request that
+//! failed on a kept connection before any answer (the collector closed it while idle) goes once
+//! more, on a new connection.
 
 use std::{
     collections::VecDeque,
@@ -33,6 +35,8 @@ use crate::TelemetryError;
 
 /// The path the specification gives the traces signal under a base endpoint.
 pub(crate) const TRACES_PATH: &str = "v1/traces";
+
+const PROTOBUF: HeaderValue = HeaderValue::from_static("application/x-protobuf");
 
 /// An export request's body: byte strings sent in order, with their total length up front.
 #[derive(Default)]
@@ -127,9 +131,9 @@ impl HttpClient {
         })
     }
 
-    /// Sends `body`, within the export timeout; returns why it failed.
-    pub(crate) async fn export(&mut self, body: RequestBody) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout, self.send(body)).await {
+    /// Sends the body `body` makes, within the export timeout; returns why it failed.
+    pub(crate) async fn export(&mut self, body: impl Fn() -> RequestBody) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, self.send(&body)).await {
             Ok(result) => result,
             Err(_) => {
                 // An answer still in flight would arrive on this connection: start afresh.
@@ -139,39 +143,40 @@ impl HttpClient {
         }
     }
 
-    async fn send(&mut self, body: RequestBody) -> Result<(), String> {
-        let mut request = self.request(body)?;
-        // A kept connection the collector has closed since the last export hands the request
-        // back unsent; it then goes once more, on a new connection.
-        for fresh in [false, true] {
-            let mut connection = match self.connection.take() {
-                Some(c) if !fresh && !c.is_closed() => c,
-                _ => self.connect().await?,
-            };
-            if connection.ready().await.is_err() {
-                continue;
-            }
-            match connection.try_send_request(request).await {
-                Ok(response) => {
-                    self.connection = Some(connection);
-                    return answer(response).await;
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if !fresh => request = unsent,
-                    _ => return Err(e.into_error().to_string()),
-                },
+    async fn send(&mut self, body: &dyn Fn() -> RequestBody) -> Result<(), String> {
+        // The collector may have closed a kept connection since the last export (an idle
+        // timeout): a request that fails there before any answer goes once more, on a new one.
+        if let Some(kept) = self.connection.take().filter(|c| !c.is_closed()) {
+            match self.send_on(kept, body()).await {
+                Err(Failure::Connection(_)) => {}
+                other => return other.map_err(Failure::into_message),
             }
         }
-        Err("the collector closed the connection".into())
+        let fresh = self.connect().await?;
+        self.send_on(fresh, body())
+            .await
+            .map_err(Failure::into_message)
+    }
+
+    async fn send_on(
+        &mut self,
+        mut connection: SendRequest<RequestBody>,
+        body: RequestBody,
+    ) -> Result<(), Failure> {
+        let failed = |e: hyper::Error| Failure::Connection(format!("{}: {e}", self.address));
+        connection.ready().await.map_err(failed)?;
+        let response = connection
+            .send_request(self.request(body).map_err(Failure::Answer)?)
+            .await
+            .map_err(failed)?;
+        self.connection = Some(connection);
+        answer(response).await.map_err(Failure::Answer)
     }
 
     fn request(&self, body: RequestBody) -> Result<Request<RequestBody>, String> {
         let mut request = Request::post(self.path.clone())
             .header(header::HOST, self.host.clone())
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-protobuf"),
-            )
+            .header(header::CONTENT_TYPE, PROTOBUF)
             .body(body)
             .map_err(|e| e.to_string())?;
         request
@@ -196,6 +201,22 @@ impl HttpClient {
             let _ = connection.await;
         });
         Ok(sender)
+    }
+}
+
+/// Why an export failed.
+enum Failure {
+    /// The connection failed before an answer came: worth a new connection.
+    Connection(String),
+    /// The collector answered, and not with success (or the request could not be made).
+    Answer(String),
+}
+
+impl Failure {
+    fn into_message(self) -> String {
+        match self {
+            Failure::Connection(m) | Failure::Answer(m) => m,
+        }
     }
 }
 
@@ -238,18 +259,93 @@ mod tests {
         body.push(Bytes::new());
         body.push(Bytes::from_static(b"cde"));
         assert_eq!(body.size_hint().exact(), Some(5));
-        let collected = futures_lite(body);
-        assert_eq!(collected, b"abcde");
+        let collected = runtime().block_on(body.collect()).unwrap().to_bytes();
+        assert_eq!(collected.as_ref(), b"abcde");
     }
 
-    fn futures_lite(body: RequestBody) -> Vec<u8> {
+    fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap()
-            .block_on(body.collect())
-            .unwrap()
-            .to_bytes()
-            .to_vec()
+    }
+
+    fn client(address: std::net::SocketAddr) -> HttpClient {
+        HttpClient::new(
+            &format!("http://{address}/v1/traces"),
+            HeaderMap::new(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    fn one_part() -> RequestBody {
+        let mut body = RequestBody::default();
+        body.push(Bytes::from_static(b"\x0a\x00"));
+        body
+    }
+
+    #[test]
+    fn an_error_answer_is_reported_with_the_collectors_message() {
+        runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let refuse = || async {
+                let status = RpcStatus {
+                    code: 3,
+                    message: "spans without a trace id".into(),
+                };
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    status.encode_to_vec(),
+                )
+            };
+            let app = axum::Router::new().route("/v1/traces", axum::routing::post(refuse));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+
+            let error = client(address).export(one_part).await.unwrap_err();
+            assert_eq!(error, "HTTP 400 Bad Request: spans without a trace id");
+        });
+    }
+
+    #[test]
+    fn a_connection_the_collector_closed_is_replaced_and_the_request_sent_again() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            // Each connection gets one answer, after its request's body, and is then closed
+            // without a word, as by an idle timeout; the count says how many were made.
+            let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = std::sync::Arc::clone(&accepted);
+            tokio::spawn(async move {
+                loop {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut request = Vec::new();
+                    let mut buf = [0; 1024];
+                    while !request.ends_with(b"\x0a\x00") {
+                        let n = socket.read(&mut buf).await.unwrap();
+                        assert!(n > 0, "the request arrives whole");
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                    socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                    drop(socket);
+                }
+            });
+
+            let mut client = client(address);
+            client.export(one_part).await.unwrap();
+            // The close reaches the client's side of the kept connection first.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            client.export(one_part).await.unwrap();
+            client.export(one_part).await.unwrap();
+            assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        });
     }
 
     #[test]
