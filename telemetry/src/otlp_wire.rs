@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::{
     Array, KeyValue, Value,
-    trace::{Event, Link, SpanContext, SpanId, SpanKind, Status},
+    trace::{Event, Link, SpanContext, SpanId, SpanKind, Status, TraceState},
 };
 use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encoded_len_varint, key_len};
@@ -112,7 +112,11 @@ pub(crate) fn encode_span(tag: u32, span: &SpanView<'_>, out: &mut Vec<u8>) {
         let cx = span.context;
         bytes(span::TRACE_ID, &cx.trace_id().to_bytes(), out);
         bytes(span::SPAN_ID, &cx.span_id().to_bytes(), out);
-        string(span::TRACE_STATE, &cx.trace_state().header(), out);
+        string(
+            span::TRACE_STATE,
+            &trace_state_header(cx.trace_state()),
+            out,
+        );
         if span.parent_span_id != SpanId::INVALID {
             bytes(span::PARENT_SPAN_ID, &span.parent_span_id.to_bytes(), out);
         }
@@ -167,7 +171,11 @@ fn encode_link(l: &Link, out: &mut Vec<u8>) {
         let cx = &l.span_context;
         bytes(link::TRACE_ID, &cx.trace_id().to_bytes(), out);
         bytes(link::SPAN_ID, &cx.span_id().to_bytes(), out);
-        string(link::TRACE_STATE, &cx.trace_state().header(), out);
+        string(
+            link::TRACE_STATE,
+            &trace_state_header(cx.trace_state()),
+            out,
+        );
         attributes(link::ATTRIBUTES, &l.attributes, out);
         varint(
             link::DROPPED_ATTRIBUTES,
@@ -180,6 +188,16 @@ fn encode_link(l: &Link, out: &mut Vec<u8>) {
             out,
         );
     });
+}
+
+/// A trace state's header; for the usual state, none, without calling into the SDK's formatting
+/// (two spans of every API request).
+pub(crate) fn trace_state_header(state: &TraceState) -> String {
+    if *state == TraceState::NONE {
+        String::new()
+    } else {
+        state.header()
+    }
 }
 
 fn flags(remote: bool, trace_flags: u8) -> u32 {

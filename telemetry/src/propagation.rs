@@ -24,7 +24,7 @@ pub fn inject_message(cx: &Context) -> MessageTrace {
     if !sc.is_valid() {
         return MessageTrace::default();
     }
-    let state = sc.trace_state().header();
+    let state = crate::otlp_wire::trace_state_header(sc.trace_state());
     MessageTrace {
         parent: Some(TraceParent::new(
             sc.trace_id().to_bytes(),

@@ -4,7 +4,6 @@
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
     convert::Infallible,
     future::Future,
     pin::Pin,
@@ -197,16 +196,26 @@ fn start_server_span(request: &Request, method_index: usize) -> Context {
 }
 
 /// The server span's name for `method` on `route` ("POST /api/tasks"), made once per thread
-/// and pair rather than formatted per request. Both are interned labels, so the pairs are few.
+/// and pair rather than formatted per request. Both are interned labels, so the pairs are few
+/// (a few dozen at most), and each label is known by its address: a short scan comparing
+/// addresses costs less than hashing the two strings.
 fn span_name(method: &'static str, route: &'static str) -> &'static str {
+    // Address and length: one literal may begin another at the same address.
+    type Pair = ((*const u8, usize), (*const u8, usize));
     thread_local! {
-        static NAMES: RefCell<HashMap<(&'static str, &'static str), &'static str>> =
-            RefCell::new(HashMap::new());
+        static NAMES: RefCell<Vec<(Pair, &'static str)>> = const { RefCell::new(Vec::new()) };
     }
+    let pair = (
+        (method.as_ptr(), method.len()),
+        (route.as_ptr(), route.len()),
+    );
     NAMES.with_borrow_mut(|names| {
-        *names
-            .entry((method, route))
-            .or_insert_with(|| crate::intern(&format!("{method} {route}")))
+        if let Some((_, name)) = names.iter().find(|(p, _)| *p == pair) {
+            return *name;
+        }
+        let name = crate::intern(&format!("{method} {route}"));
+        names.push((pair, name));
+        name
     })
 }
 
