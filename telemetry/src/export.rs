@@ -428,6 +428,16 @@ impl RequestOut for HttpParts {
     }
 }
 
+/// `batch`'s export request as an OTLP/HTTP body.
+fn http_body(batch: &Arc<Batch>, resource: &[u8], schema_url: &str) -> RequestBody {
+    let mut parts = HttpParts {
+        batch: Arc::clone(batch),
+        body: RequestBody::default(),
+    };
+    batch.write_request(resource, schema_url, &mut parts);
+    parts.body
+}
+
 /// One run of a batch, as the bytes of a request body; the batch is whole again once every
 /// part is dropped, and its buffers go back to the threads.
 struct RunBytes {
@@ -906,14 +916,7 @@ impl Exporter {
         match transport {
             Transport::Http(client) => {
                 client
-                    .export(|| {
-                        let mut parts = HttpParts {
-                            batch: Arc::clone(&batch),
-                            body: RequestBody::default(),
-                        };
-                        batch.write_request(resource, schema_url, &mut parts);
-                        parts.body
-                    })
+                    .export(|| http_body(&batch, resource, schema_url))
                     .await
             }
             Transport::Grpc(client) => self
@@ -1104,6 +1107,65 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn an_http_export_posts_the_batch_and_gives_its_buffers_back() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let received = Arc::new(Mutex::new(Vec::new()));
+            let keep = Arc::clone(&received);
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(move |body: Bytes| async move {
+                    lock(&keep).push(body);
+                    ExportTraceServiceResponse::default().encode_to_vec()
+                }),
+            );
+            tokio::spawn(async move { axum::serve(listener, app).await });
+
+            let scope = InstrumentationScope::builder("api").build();
+            let mut run = Batch::default();
+            for name in ["a", "b"] {
+                let span = proto::Span {
+                    name: name.into(),
+                    ..Default::default()
+                };
+                prost::encoding::message::encode(SCOPE_SPANS_SPANS, &span, run.buffer(&scope));
+                run.spans += 1;
+            }
+            let mut batch = Batch::default();
+            batch.append(&mut run, &mut Vec::new());
+            let batch = Arc::new(batch);
+            let mut client = HttpClient::new(
+                &format!("http://{address}/v1/traces"),
+                http::HeaderMap::new(),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+
+            client.export(|| http_body(&batch, &[], "")).await.unwrap();
+
+            assert_eq!(
+                Arc::strong_count(&batch),
+                1,
+                "every part of the body is dropped once sent: the runs can go back to the threads"
+            );
+            let bodies = lock(&received).clone();
+            assert_eq!(bodies.len(), 1);
+            let request = ExportTraceServiceRequest::decode(bodies[0].clone()).unwrap();
+            let names: Vec<&str> = request.resource_spans[0].scope_spans[0]
+                .spans
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            assert_eq!(names, ["a", "b"]);
+        });
     }
 
     #[test]

@@ -19,8 +19,11 @@ use task_core::queue::{MessageTrace, TraceParent};
 /// The context a producer puts on a message: the span of `cx` as `traceparent`, and its trace
 /// state. Empty when `cx` has no valid span.
 pub fn inject_message(cx: &Context) -> MessageTrace {
-    let span = cx.span();
-    let sc = span.span_context();
+    inject_span(cx.span().span_context())
+}
+
+/// [`inject_message`] for a span held outside a `Context` (`spans::start_owned`).
+pub fn inject_span(sc: &SpanContext) -> MessageTrace {
     if !sc.is_valid() {
         return MessageTrace::default();
     }

@@ -118,16 +118,51 @@ pub fn start_with(
     }
 }
 
+/// [`start_with`], the span kept by the caller rather than put in a `Context`: for a span no
+/// code runs inside, that saves the two allocations a `Context` takes for it (the span boxed,
+/// then shared). End it with `Span::end` (or by dropping it). Without installed telemetry it
+/// records nothing and carries the parent's span context, as `start_with`'s context would.
+#[must_use]
+pub fn start_owned(
+    builder: SpanBuilder,
+    shared: &SharedAttributes,
+    strings: &[(&'static str, &str)],
+    parent: &Context,
+) -> RequestSpan {
+    match RECORDER.get() {
+        Some(recorder) if !parent.is_telemetry_suppressed() => {
+            recorder.start(builder, shared, strings, parent)
+        }
+        _ => RequestSpan {
+            context: parent.span().span_context().clone(),
+            recording: None,
+        },
+    }
+}
+
 /// Ends the span of `cx`, as failed when `error` is true. Like every record on a span that was
 /// never started, a no-op without installed telemetry.
 pub fn finish(cx: &Context, error: bool) {
     let span = cx.span();
     if error {
-        // An empty description, as the semantic conventions ask when `error.type` (or the
-        // status code of an HTTP span) already says what went wrong.
-        span.set_status(Status::error(""));
+        span.set_status(failed());
     }
     span.end();
+}
+
+/// [`finish`] for a span of [`start_owned`].
+pub fn finish_owned(mut span: RequestSpan, error: bool) {
+    use opentelemetry::trace::Span as _;
+    if error {
+        span.set_status(failed());
+    }
+    span.end();
+}
+
+/// The status of a failed span: an empty description, as the semantic conventions ask when
+/// `error.type` (or the status code of an HTTP span) already says what went wrong.
+fn failed() -> Status {
+    Status::error("")
 }
 
 /// Sets one attribute on the span of `cx`.
@@ -184,7 +219,6 @@ impl Recorder {
             return RequestSpan {
                 context,
                 recording: None,
-                recorder: self,
             };
         }
         let dropped_links = truncate(&mut links, self.limits.max_links_per_span);
@@ -193,6 +227,7 @@ impl Recorder {
                 truncate(&mut link.attributes, self.limits.max_attributes_per_link);
         }
         let mut recording = Recording {
+            recorder: self,
             parent_span_id: if has_parent {
                 psc.span_id()
             } else {
@@ -230,7 +265,6 @@ impl Recorder {
         RequestSpan {
             context,
             recording: Some(recording),
-            recorder: self,
         }
     }
 }
@@ -286,10 +320,10 @@ pub struct RequestSpan {
     context: SpanContext,
     /// `None` once ended, or from the start when the sampler dropped the span.
     recording: Option<Recording>,
-    recorder: &'static Recorder,
 }
 
 struct Recording {
+    recorder: &'static Recorder,
     parent_span_id: SpanId,
     parent_is_remote: bool,
     name: Cow<'static, str>,
@@ -337,8 +371,8 @@ impl opentelemetry::trace::Span for RequestSpan {
     ) where
         T: Into<Cow<'static, str>>,
     {
-        let limits = self.recorder.limits;
         if let Some(r) = &mut self.recording {
+            let limits = r.recorder.limits;
             if r.events.len() < limits.max_events_per_span as usize {
                 let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
                 r.events
@@ -358,9 +392,8 @@ impl opentelemetry::trace::Span for RequestSpan {
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
-        let limit = self.recorder.limits.max_attributes_per_span;
         if let Some(r) = &mut self.recording {
-            r.add_attribute(&attribute, limit);
+            r.add_attribute(&attribute, r.recorder.limits.max_attributes_per_span);
         }
     }
 
@@ -382,8 +415,8 @@ impl opentelemetry::trace::Span for RequestSpan {
     }
 
     fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
-        let limits = self.recorder.limits;
         if let Some(r) = &mut self.recording {
+            let limits = r.recorder.limits;
             if r.links.len() < limits.max_links_per_span as usize {
                 let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
                 r.links.push(Link::new(span_context, attributes, dropped));
@@ -394,11 +427,14 @@ impl opentelemetry::trace::Span for RequestSpan {
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
-        let (Some(r), Some(sink)) = (self.recording.take(), &self.recorder.sink) else {
+        let Some(r) = self.recording.take() else {
+            return;
+        };
+        let Some(sink) = &r.recorder.sink else {
             return;
         };
         sink.push(
-            &self.recorder.scope,
+            &r.recorder.scope,
             &SpanView {
                 context: &self.context,
                 parent_span_id: r.parent_span_id,
@@ -509,6 +545,21 @@ mod tests {
         assert!(s.end_time_unix_nano >= s.start_time_unix_nano && s.start_time_unix_nano > 0);
         // Sampled, and the parent was remote.
         assert_eq!(s.flags, 0x301);
+    }
+
+    #[test]
+    fn an_owned_span_without_installed_telemetry_carries_its_parents_context() {
+        // No test installs the process's recorder (`init` does).
+        let parent = remote_parent(TraceFlags::SAMPLED);
+        let span = start_owned(
+            SpanBuilder::from_name("send").with_kind(SpanKind::Producer),
+            &SharedAttributes::NONE,
+            &[("task.id", "t")],
+            &parent,
+        );
+        assert_eq!(span.span_context(), parent.span().span_context());
+        assert!(!span.is_recording());
+        finish_owned(span, true);
     }
 
     #[test]

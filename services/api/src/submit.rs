@@ -14,15 +14,15 @@ use std::time::Duration;
 
 use opentelemetry::{
     Context, KeyValue,
-    trace::{FutureExt as _, SpanBuilder, SpanKind},
+    trace::{FutureExt as _, Span as _, SpanBuilder, SpanKind},
 };
 use serde_json::{Map, Value};
 use task_core::{
     Intensity, Kind, Task, TaskSpec,
     intake::Intake,
-    queue::{MAX_BATCH, OutgoingMessage, Queue, QueueError},
+    queue::{MAX_BATCH, MessageTrace, OutgoingMessage, Queue, QueueError},
 };
-use telemetry::spans::SharedAttributes;
+use telemetry::spans::{RequestSpan, SharedAttributes};
 
 use crate::{
     error::ApiError,
@@ -258,6 +258,64 @@ pub async fn enqueue(
     Ok((accepted, rejected))
 }
 
+/// A span of the queue operations of `send_batch`. The queue's client runs inside its span, so
+/// the AWS SDK's spans become its children: that span is put in a `Context`. The embedded intake
+/// runs inside no span, so there the span is only held, which saves the two allocations a
+/// `Context` takes for it (`telemetry::spans::start_owned`).
+enum QueueSpan {
+    InContext(Context),
+    Held(RequestSpan),
+}
+
+impl QueueSpan {
+    fn start(
+        in_context: bool,
+        builder: SpanBuilder,
+        shared: &SharedAttributes,
+        strings: &[(&'static str, &str)],
+        parent: &Context,
+    ) -> Self {
+        if in_context {
+            Self::InContext(telemetry::spans::start_with(
+                builder, shared, strings, parent,
+            ))
+        } else {
+            Self::Held(telemetry::spans::start_owned(
+                builder, shared, strings, parent,
+            ))
+        }
+    }
+
+    /// The trace context of a message sent in this span.
+    fn trace(&self) -> MessageTrace {
+        match self {
+            Self::InContext(cx) => telemetry::propagation::inject_message(cx),
+            Self::Held(span) => telemetry::propagation::inject_span(span.span_context()),
+        }
+    }
+
+    fn context(&self) -> Option<Context> {
+        match self {
+            Self::InContext(cx) => Some(cx.clone()),
+            Self::Held(_) => None,
+        }
+    }
+
+    fn record(&mut self, attribute: KeyValue) {
+        match self {
+            Self::InContext(cx) => telemetry::spans::record(cx, attribute),
+            Self::Held(span) => span.set_attribute(attribute),
+        }
+    }
+
+    fn finish(self, error: bool) {
+        match self {
+            Self::InContext(cx) => telemetry::spans::finish(&cx, error),
+            Self::Held(span) => telemetry::spans::finish_owned(span, error),
+        }
+    }
+}
+
 /// The next batch of `tasks` (up to [`MAX_BATCH`]) with retries of what failed; returns (sent,
 /// not sent). Through `intake` when there is one: the tasks are recorded with their messages.
 async fn send_batch(
@@ -270,20 +328,23 @@ async fn send_batch(
     let spans = &state.queue_spans;
     // The request's context (the server span), attached by the HTTP layer.
     let request_cx = Context::current();
+    let start =
+        |builder: SpanBuilder, shared: &SharedAttributes, strings: &[(&'static str, &str)]| {
+            QueueSpan::start(intake.is_none(), builder, shared, strings, &request_cx)
+        };
     // A producer span names its task; a batch's "send" span, its size.
     let producer = |operation: &QueueOperation, task: &Task| {
         let mut id = uuid::Uuid::encode_buffer();
-        telemetry::spans::start_with(
+        start(
             SpanBuilder::from_name(operation.name).with_kind(SpanKind::Producer),
             &operation.shared,
             &[("task.id", task.id.hyphenated().encode_lower(&mut id))],
-            &request_cx,
         )
     };
     // The messaging conventions: a lone message is created and sent in one operation, so its
     // "send" span is the producer span whose context the message carries. In a batch of several,
     // each message gets a "create" producer span of its own and each attempt a "send" client span.
-    let lone = match &tasks.as_slice()[..size] {
+    let mut lone = match &tasks.as_slice()[..size] {
         [task] => Some(producer(&spans.send, task)),
         _ => None,
     };
@@ -291,11 +352,12 @@ async fn send_batch(
         .take(size)
         .map(|task| {
             let trace = match &lone {
-                Some(cx) => telemetry::propagation::inject_message(cx),
+                Some(span) => span.trace(),
                 None => {
-                    let cx = producer(&spans.create, &task);
-                    telemetry::spans::finish(&cx, false);
-                    telemetry::propagation::inject_message(&cx)
+                    let span = producer(&spans.create, &task);
+                    let trace = span.trace();
+                    span.finish(false);
+                    trace
                 }
             };
             let body = task.message().to_body();
@@ -309,8 +371,9 @@ async fn send_batch(
             tokio::time::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1))).await;
         }
         let (tasks, messages): (Vec<Task>, Vec<OutgoingMessage>) = pending.into_iter().unzip();
-        let attempt_cx = lone.clone().unwrap_or_else(|| {
-            telemetry::spans::start_with(
+        // Each attempt of a batch has a "send" span; a lone message's is its producer span.
+        let batch_send = lone.is_none().then(|| {
+            start(
                 SpanBuilder::from_name(spans.send.name)
                     .with_kind(SpanKind::Client)
                     .with_attributes([KeyValue::new(
@@ -319,27 +382,26 @@ async fn send_batch(
                     )]),
                 &spans.send.shared,
                 &[],
-                &request_cx,
             )
         });
         let outcome = match intake {
-            // Not run inside the send span: the messages carry their trace context explicitly,
-            // and the embedded intake makes no spans or log lines of its own, so attaching the
-            // context on each of its polls would buy nothing. The AWS SDK, below, makes spans
-            // that belong under the send span.
+            // Not run inside the send span (see `QueueSpan`): the messages carry their trace
+            // context explicitly, and the embedded intake makes no spans or log lines of its own.
             Some(intake) => intake
                 .create_and_send(&tasks, &messages)
                 .await
                 .map(|ids| ids.into_iter().map(Ok).collect()),
             None => {
-                queue
-                    .send_batch(&messages)
-                    .with_context(attempt_cx.clone())
-                    .await
+                let cx = batch_send
+                    .as_ref()
+                    .or(lone.as_ref())
+                    .and_then(QueueSpan::context)
+                    .unwrap_or_else(|| request_cx.clone());
+                queue.send_batch(&messages).with_context(cx).await
             }
         };
-        if lone.is_none() {
-            telemetry::spans::finish(&attempt_cx, outcome.is_err());
+        if let Some(span) = batch_send {
+            span.finish(outcome.is_err());
         }
         match outcome {
             Ok(results) => {
@@ -348,11 +410,8 @@ async fn send_batch(
                 for ((task, message), result) in tasks.into_iter().zip(messages).zip(results) {
                     match result {
                         Ok(id) => {
-                            if let Some(cx) = &lone {
-                                telemetry::spans::record(
-                                    cx,
-                                    KeyValue::new("messaging.message.id", id),
-                                );
+                            if let Some(span) = &mut lone {
+                                span.record(KeyValue::new("messaging.message.id", id));
                             }
                             sent.push(task);
                         }
@@ -389,8 +448,8 @@ async fn send_batch(
             break;
         }
     }
-    if let Some(cx) = &lone {
-        telemetry::spans::finish(cx, !pending.is_empty());
+    if let Some(span) = lone {
+        span.finish(!pending.is_empty());
     }
     let lost = pending
         .into_iter()
