@@ -262,6 +262,10 @@ pub async fn enqueue(
 /// the AWS SDK's spans become its children: that span is put in a `Context`. The embedded intake
 /// runs inside no span, so there the span is only held, which saves the two allocations a
 /// `Context` takes for it (`telemetry::spans::start_owned`).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a span held on the request's stack; boxing it is the allocation this avoids"
+)]
 enum QueueSpan {
     InContext(Context),
     Held(RequestSpan),
