@@ -104,17 +104,14 @@ pub fn start_with(
     strings: &[(&'static str, &str)],
     parent: &Context,
 ) -> Context {
-    match RECORDER.get() {
-        Some(recorder) if !parent.is_telemetry_suppressed() => {
-            let mut span = recorder.start(builder, shared, strings, parent);
-            if span.recording.is_some() {
-                return parent.with_span(span);
-            }
-            // Sampled out (or nothing exported): the context needs only the span's ids, which it
-            // holds without boxing a span (one allocation, not two).
+    match started(builder, shared, strings, parent) {
+        Some(span) if span.recording.is_some() => parent.with_span(span),
+        // Sampled out (or nothing exported): the context needs only the span's ids, which it
+        // holds without boxing a span (one allocation, not two).
+        Some(mut span) => {
             parent.with_remote_span_context(std::mem::replace(&mut span.context, SpanContext::NONE))
         }
-        _ => parent.clone(),
+        None => parent.clone(),
     }
 }
 
@@ -129,15 +126,24 @@ pub fn start_owned(
     strings: &[(&'static str, &str)],
     parent: &Context,
 ) -> RequestSpan {
-    match RECORDER.get() {
-        Some(recorder) if !parent.is_telemetry_suppressed() => {
-            recorder.start(builder, shared, strings, parent)
-        }
-        _ => RequestSpan {
-            context: parent.span().span_context().clone(),
-            recording: None,
-        },
-    }
+    started(builder, shared, strings, parent).unwrap_or_else(|| RequestSpan {
+        context: parent.span().span_context().clone(),
+        recording: None,
+    })
+}
+
+/// The span, started by the installed recorder; `None` without one, or inside code whose
+/// telemetry is suppressed.
+fn started(
+    builder: SpanBuilder,
+    shared: &SharedAttributes,
+    strings: &[(&'static str, &str)],
+    parent: &Context,
+) -> Option<RequestSpan> {
+    let recorder = RECORDER
+        .get()
+        .filter(|_| !parent.is_telemetry_suppressed())?;
+    Some(recorder.start(builder, shared, strings, parent))
 }
 
 /// Ends the span of `cx`, as failed when `error` is true. Like every record on a span that was
