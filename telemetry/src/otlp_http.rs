@@ -220,14 +220,17 @@ impl Failure {
     }
 }
 
+/// An answer is a few bytes (an `ExportTraceServiceResponse` or a `google.rpc.Status`); an
+/// endpoint that sends more is not a collector, and is not read into memory.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Reads the collector's answer: `Ok` on 200 (logging rejected spans), the reason otherwise.
 async fn answer(response: http::Response<hyper::body::Incoming>) -> Result<(), String> {
     let status = response.status();
-    let body = response
-        .into_body()
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|e| format!("HTTP {status}, and the answer was cut off: {e}"))?
+        .map_err(|e| format!("HTTP {status}, and the answer could not be read: {e}"))?
         .to_bytes();
     if status.is_success() {
         let answer = ExportTraceServiceResponse::decode(body)
@@ -306,6 +309,23 @@ mod tests {
 
             let error = client(address).export(one_part).await.unwrap_err();
             assert_eq!(error, "HTTP 400 Bad Request: spans without a trace id");
+        });
+    }
+
+    #[test]
+    fn an_endless_answer_is_not_read_into_memory() {
+        runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let flood = || async { vec![b'x'; 2 * MAX_ANSWER_BYTES] };
+            let app = axum::Router::new().route("/v1/traces", axum::routing::post(flood));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+
+            let error = client(address).export(one_part).await.unwrap_err();
+            assert!(
+                error.starts_with("HTTP 200 OK, and the answer could not be read"),
+                "{error}"
+            );
         });
     }
 
