@@ -29,13 +29,18 @@ wait_ready() {
 }
 
 # Starts `http_bench receiver`; sets `export_env` to what http_bench's exporting API runs with:
-# every span sent to it, and a queue sized for the benchmark's span rate. Fails if the receiver
-# names no endpoint within 5 s: an API given an empty endpoint would export nothing, silently.
+# every span sent to it (over OTLP/HTTP, the default; over gRPC when `$1` is `grpc`), and a
+# queue sized for the benchmark's span rate. Fails if the receiver names no endpoints within
+# 5 s: an API given an empty endpoint would export nothing, silently.
 start_receiver() {
   "$bench" receiver >"$work/receiver" &
   pids+=($!)
-  for _ in $(seq 50); do [ -s "$work/receiver" ] && break; sleep 0.1; done
-  [ -s "$work/receiver" ] || { echo "the OTLP receiver ($bench receiver) did not start within 5 s" >&2; return 1; }
-  export_env=(OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")" OTEL_TRACES_SAMPLER=always_on
-    OTEL_BSP_MAX_QUEUE_SIZE=65536)
+  for _ in $(seq 50); do [ "$(wc -l <"$work/receiver")" -ge 2 ] && break; sleep 0.1; done
+  [ "$(wc -l <"$work/receiver")" -ge 2 ] || { echo "the OTLP receiver ($bench receiver) did not start within 5 s" >&2; return 1; }
+  if [ "${1:-}" = grpc ]; then
+    export_env=(OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT="$(sed -n 2p "$work/receiver")")
+  else
+    export_env=(OTEL_EXPORTER_OTLP_ENDPOINT="$(head -1 "$work/receiver")")
+  fi
+  export_env+=(OTEL_TRACES_SAMPLER=always_on OTEL_BSP_MAX_QUEUE_SIZE=65536)
 }

@@ -56,7 +56,8 @@ enum Part {
         /// Requests per second to send.
         rate: f64,
     },
-    /// An OTLP receiver alone, for profiling the API with export on; prints its endpoint.
+    /// An OTLP receiver alone, for profiling the API with export on; prints its OTLP/HTTP
+    /// endpoint, then its OTLP/gRPC one, a line each.
     Receiver,
 }
 
@@ -74,7 +75,7 @@ fn main() {
         Some(Part::Receiver) => {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             let receiver = rt.block_on(testkit::otlp::Receiver::start_counting());
-            println!("{}", receiver.endpoint);
+            println!("{}\n{}", receiver.endpoint, receiver.grpc_endpoint);
             rt.block_on(std::future::pending::<()>());
         }
         None => orchestrate(),
