@@ -5,11 +5,12 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/instructions-per-request.sh [--off] [--api BIN] [--seconds N] [--keep FILE]
+Usage: scripts/instructions-per-request.sh [--off] [--api BIN] [--seconds N] [--keep FILE] [VAR=VALUE ...]
 
 Starts the API (BIN, default target/release/api) under `valgrind --tool=callgrind` on the
 embedded backend, exporting every span to the OTLP receiver of `http_bench` (or, with --off,
-with telemetry off), warms it up with 5 s of `wrk -t1 -c4`, zeroes the counters, measures N s
+with telemetry off), with VAR=VALUE added to its environment (OTEL_TRACES_SAMPLER=always_off
+measures the trace context alone), warms it up with 5 s of `wrk -t1 -c4`, zeroes the counters, measures N s
 (default 15) and prints instructions per request, all and without SQLite's functions (the group
 commit batches differently at different rates, which moves SQLite's share). --keep copies the
 callgrind profile to FILE, for `callgrind_annotate FILE` (per-function counts).
@@ -19,20 +20,16 @@ EOF
 }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-api="$root/target/release/api"
+. "$root/scripts/lib/api-options.sh"
 seconds=15
-off=false
 keep=""
 while [ $# -gt 0 ]; do
-  case "$1" in
-    --off) off=true ;;
-    --api) api="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --keep) keep="$2"; shift ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  api_option "$@"
+  case "$taken:$1" in
+    0:--keep) keep="$2"; taken=2 ;;
+    0:*) unknown_option "$1" ;;
   esac
-  shift
+  shift "$taken"
 done
 . "$root/scripts/lib/api-load.sh"
 for tool in valgrind callgrind_control callgrind_annotate wrk curl; do
@@ -47,7 +44,7 @@ if ! $off; then
 fi
 port=$(free_port)
 echo "starting the API under callgrind on port $port ..." >&2
-env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
+env "${env[@]}" "${extra[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
   "$api" --port "$port" --data-dir "$work/data" >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")

@@ -25,25 +25,22 @@ EOF
 }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-api="$root/target/release/api"
+. "$root/scripts/lib/api-options.sh"
 other_api=""
 rounds=10
 seconds=4
-extra=()
 both_export=false
 while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) rounds="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --api) api="$2"; shift ;;
-    --other-api) other_api="$2"; shift ;;
-    --both-export) both_export=true ;;
-    -h | --help) usage; exit 0 ;;
-    *=*) extra+=("$1") ;;
-    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  api_option "$@"
+  case "$taken:$1" in
+    0:--rounds) rounds="$2"; taken=2 ;;
+    0:--other-api) other_api="$2"; taken=2 ;;
+    0:--both-export) both_export=true; taken=1 ;;
+    0:*) unknown_option "$1" ;;
   esac
-  shift
+  shift "$taken"
 done
+! $off || unknown_option --off
 other_api=${other_api:-$api}
 . "$root/scripts/lib/api-load.sh"
 for tool in wrk curl python3; do

@@ -19,24 +19,18 @@ EOF
 }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-api="$root/target/release/api"
+. "$root/scripts/lib/api-options.sh"
 seconds=8
-off=false
 protocol=http
 json=false
-extra=()
 while [ $# -gt 0 ]; do
-  case "$1" in
-    --off) off=true ;;
-    --grpc) protocol=grpc ;;
-    --api) api="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --json) json=true ;;
-    -h | --help) usage; exit 0 ;;
-    *=*) extra+=("$1") ;;
-    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  api_option "$@"
+  case "$taken:$1" in
+    0:--grpc) protocol=grpc; taken=1 ;;
+    0:--json) json=true; taken=1 ;;
+    0:*) unknown_option "$1" ;;
   esac
-  shift
+  shift "$taken"
 done
 . "$root/scripts/lib/api-load.sh"
 for tool in wrk curl python3; do
