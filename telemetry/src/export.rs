@@ -910,10 +910,11 @@ impl Exporter {
         }
     }
 
-    /// Sends `batch`; returns why it was not taken.
+    /// Sends `batch`; returns why it was not taken. Spans the collector took only in part are
+    /// logged, whichever the transport.
     async fn send(&self, transport: &mut Transport, batch: Arc<Batch>) -> Result<(), String> {
         let (resource, schema_url) = &*self.resource;
-        match transport {
+        let answer = match transport {
             Transport::Http(client) => {
                 client
                     .export(|| http_body(&batch, resource, schema_url))
@@ -929,14 +930,20 @@ impl Exporter {
                 )
                 .await
                 .map_err(|e| e.message().to_owned()),
+        }?;
+        if let Some(partial) = answer.partial_success {
+            if partial.rejected_spans > 0 {
+                tracing::warn!(spans.rejected = partial.rejected_spans, error.message = %partial.error_message, "The collector rejected spans.");
+            }
         }
+        Ok(())
     }
 
     async fn send_grpc(
         &self,
         client: &mut tonic::client::Grpc<tonic::transport::Channel>,
         body: ExportRequest,
-    ) -> Result<(), tonic::Status> {
+    ) -> Result<ExportTraceServiceResponse, tonic::Status> {
         client
             .ready()
             .await
@@ -953,12 +960,7 @@ impl Exporter {
                 BatchCodec,
             )
             .await?;
-        if let Some(partial) = response.into_inner().partial_success {
-            if partial.rejected_spans > 0 {
-                tracing::warn!(spans.rejected = partial.rejected_spans, error.message = %partial.error_message, "The collector rejected spans.");
-            }
-        }
-        Ok(())
+        Ok(response.into_inner())
     }
 }
 

@@ -131,8 +131,12 @@ impl HttpClient {
         })
     }
 
-    /// Sends the body `body` makes, within the export timeout; returns why it failed.
-    pub(crate) async fn export(&mut self, body: impl Fn() -> RequestBody) -> Result<(), String> {
+    /// Sends the body `body` makes, within the export timeout; returns the collector's answer,
+    /// or why there is none.
+    pub(crate) async fn export(
+        &mut self,
+        body: impl Fn() -> RequestBody,
+    ) -> Result<ExportTraceServiceResponse, String> {
         match tokio::time::timeout(self.timeout, self.send(&body)).await {
             Ok(result) => result,
             Err(_) => {
@@ -143,7 +147,10 @@ impl HttpClient {
         }
     }
 
-    async fn send(&mut self, body: &dyn Fn() -> RequestBody) -> Result<(), String> {
+    async fn send(
+        &mut self,
+        body: &dyn Fn() -> RequestBody,
+    ) -> Result<ExportTraceServiceResponse, String> {
         // The collector may have closed a kept connection since the last export (an idle
         // timeout): a request that fails there before any answer goes once more, on a new one.
         if let Some(kept) = self.connection.take().filter(|c| !c.is_closed()) {
@@ -162,7 +169,7 @@ impl HttpClient {
         &mut self,
         mut connection: SendRequest<RequestBody>,
         body: RequestBody,
-    ) -> Result<(), Failure> {
+    ) -> Result<ExportTraceServiceResponse, Failure> {
         let failed = |e: hyper::Error| Failure::Connection(format!("{}: {e}", self.address));
         connection.ready().await.map_err(failed)?;
         let response = connection
@@ -224,8 +231,10 @@ impl Failure {
 /// endpoint that sends more is not a collector, and is not read into memory.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// Reads the collector's answer: `Ok` on 200 (logging rejected spans), the reason otherwise.
-async fn answer(response: http::Response<hyper::body::Incoming>) -> Result<(), String> {
+/// Reads the collector's answer: the `ExportTraceServiceResponse` of a 200, the reason otherwise.
+async fn answer(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<ExportTraceServiceResponse, String> {
     let status = response.status();
     let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
@@ -233,14 +242,8 @@ async fn answer(response: http::Response<hyper::body::Incoming>) -> Result<(), S
         .map_err(|e| format!("HTTP {status}, and the answer could not be read: {e}"))?
         .to_bytes();
     if status.is_success() {
-        let answer = ExportTraceServiceResponse::decode(body)
-            .map_err(|e| format!("undecodable collector answer: {e}"))?;
-        if let Some(partial) = answer.partial_success {
-            if partial.rejected_spans > 0 {
-                tracing::warn!(spans.rejected = partial.rejected_spans, error.message = %partial.error_message, "The collector rejected spans.");
-            }
-        }
-        return Ok(());
+        return ExportTraceServiceResponse::decode(body)
+            .map_err(|e| format!("undecodable collector answer: {e}"));
     }
     let message = RpcStatus::decode(body.clone()).map_or_else(
         |_| String::from_utf8_lossy(&body).into_owned(),
@@ -335,36 +338,43 @@ mod tests {
         runtime().block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
-            // Each connection gets one answer, after its request's body, and is then closed
-            // without a word, as by an idle timeout; the count says how many were made.
+            // Each connection answers one request and is closed on the next, unanswered, as by
+            // an idle timeout that fires as the request arrives: the client only finds out when
+            // it sends. The count says how many connections were made.
             let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let counter = std::sync::Arc::clone(&accepted);
             tokio::spawn(async move {
                 loop {
                     let (mut socket, _) = listener.accept().await.unwrap();
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let mut request = Vec::new();
-                    let mut buf = [0; 1024];
-                    while !request.ends_with(b"\x0a\x00") {
-                        let n = socket.read(&mut buf).await.unwrap();
-                        assert!(n > 0, "the request arrives whole");
-                        request.extend_from_slice(&buf[..n]);
-                    }
-                    socket
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await
-                        .unwrap();
-                    drop(socket);
+                    tokio::spawn(async move {
+                        let mut request = Vec::new();
+                        let mut buf = [0; 1024];
+                        while !request.ends_with(b"\x0a\x00") {
+                            match socket.read(&mut buf).await {
+                                Ok(n) if n > 0 => request.extend_from_slice(&buf[..n]),
+                                _ => return,
+                            }
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        // The next request finds the connection closed.
+                        let _ = socket.read(&mut buf).await;
+                    });
                 }
             });
 
             let mut client = client(address);
-            client.export(one_part).await.unwrap();
-            // The close reaches the client's side of the kept connection first.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            client.export(one_part).await.unwrap();
-            client.export(one_part).await.unwrap();
-            assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+            for _ in 0..3 {
+                client.export(one_part).await.unwrap();
+            }
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::SeqCst),
+                3,
+                "the second and third exports each went again, on a new connection"
+            );
         });
     }
 
