@@ -18,16 +18,16 @@ fn otel_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Export over OTLP/gRPC.
+/// [`otel_env`] over OTLP/gRPC.
 fn grpc_env(receiver: &Receiver) -> Vec<(&'static str, String)> {
-    vec![
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            receiver.grpc_endpoint.clone(),
-        ),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
-    ]
+    let mut env = otel_env(receiver);
+    for (name, value) in &mut env {
+        if *name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+            value.clone_from(&receiver.grpc_endpoint);
+        }
+    }
+    env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
+    env
 }
 
 /// The spans of `kind` that name the task `id`.
