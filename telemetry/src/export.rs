@@ -232,7 +232,7 @@ const SCOPE_SPANS_SPANS: u32 = 2;
 
 /// Encoded spans of one instrumentation scope: runs of `ScopeSpans.spans` fields, in order. A
 /// thread's run of spans has one buffer; a batch takes such buffers whole, so the bytes of a
-/// span are copied once after it is encoded, into the export request.
+/// span are not copied again after it is encoded, except into tonic's send buffer over gRPC.
 struct ScopeBuffer {
     scope: InstrumentationScope,
     runs: Vec<Vec<u8>>,

@@ -4,7 +4,8 @@
 //!
 //! The request body is a list of byte strings: the request's own fields, and the threads' runs of
 //! encoded spans as they are, not copied into one buffer. HTTP/1.1 writes a body of a known
-//! length straight to the socket, a batch in one `writev`; gRPC's HTTP/2 sends the same bytes as
+//! length straight to the socket, gathering up to 16 parts per `writev` (a default batch of 512
+//! API spans is about ten parts: one call); gRPC's HTTP/2 sends the same bytes as
 //! 16 KiB frames, a system call each, behind its own flow control and stream state. Measured on
 //! the API, the exporter thread took about half the CPU per span this way
 //! (docs/benchmarks.md, telemetry run 44).
